@@ -1,0 +1,1 @@
+"""Harnesses: benchmark semantics (tasks, prompts, postprocessing, tests) and the run loop."""

@@ -1,0 +1,1 @@
+"""Metrics over per-sample verdicts."""

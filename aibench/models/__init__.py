@@ -1,0 +1,1 @@
+"""Model backends: each module is one backend plus its config schema (``SCHEMAS``)."""

@@ -1,0 +1,1 @@
+"""Sandboxes: isolated execution of untrusted programs."""

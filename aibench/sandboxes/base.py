@@ -1,0 +1,39 @@
+"""The sandbox contract: run untrusted programs, return verdicts."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Iterable, Iterator
+
+from aibench.types import Program, Verdict
+
+
+class Sandbox(ABC):
+    """Executes programs in isolation.
+
+    ``execute_many`` consumes ``items`` lazily (it may be a generator fed by model generation),
+    runs up to ``workers`` programs at once and yields ``(tag, verdict)`` as each finishes, in
+    any order. ``items`` yields ``(tag, program)``; the tag is opaque and handed back unchanged.
+    It never raises for a single program: failures of the sandbox itself become
+    ``Status.SANDBOX_ERROR`` verdicts. Closing (or Ctrl-C) must leave no process behind.
+    """
+
+    name: str = "sandbox"
+
+    @abstractmethod
+    def execute_many(
+        self, items: Iterable[tuple[Any, Program]], workers: int = 1
+    ) -> Iterator[tuple[Any, Verdict]]:
+        ...
+
+    def execute(self, program: Program) -> Verdict:
+        for _tag, verdict in self.execute_many([(None, program)], workers=1):
+            return verdict
+        raise RuntimeError("sandbox returned no verdict")  # pragma: no cover
+
+    def describe(self) -> dict[str, Any]:
+        """Limits actually applied, per language, for the run manifest."""
+        return {"name": self.name}
+
+    def close(self) -> None:
+        """Stop helper processes/containers."""
