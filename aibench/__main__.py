@@ -1,0 +1,20 @@
+"""``python -m aibench``: the Hydra entry point, nothing else."""
+
+import hydra
+
+from aibench.cli import install as install_error_reporting
+from aibench.config import config_dir, register_configs
+
+register_configs()
+install_error_reporting()
+
+
+@hydra.main(config_path=config_dir(), config_name="config", version_base=None)
+def main(cfg) -> None:
+    from aibench.executor import main_entry
+
+    main_entry(cfg)
+
+
+if __name__ == "__main__":
+    main()

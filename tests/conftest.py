@@ -1,0 +1,60 @@
+"""Shared fixtures: compose the real config tree the way ``python -m aibench`` does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def compose():
+    """``compose(overrides) -> DictConfig`` with aibench's config tree and schemas."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir, initialize_config_module
+
+    from aibench.config import config_dir, register_configs
+
+    register_configs()
+    where = config_dir()
+
+    def _compose(overrides=()):
+        ctx = (
+            initialize_config_module(config_module=where[len("pkg://"):], version_base=None)
+            if where.startswith("pkg://")
+            else initialize_config_dir(config_dir=where, version_base=None)
+        )
+        with ctx:
+            return hydra_compose("config", overrides=list(overrides))
+
+    return _compose
+
+
+def run_cli(args, cwd, timeout=600, env=None, **kw):
+    """Run ``python -m aibench ARGS`` in ``cwd``; returns CompletedProcess (text)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "aibench", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        **kw,
+    )
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """Run the CLI from a scratch directory (outputs/ lands there)."""
+
+    def _cli(*args, **kw):
+        return run_cli(list(args), cwd=kw.pop("cwd", tmp_path), **kw)
+
+    return _cli
