@@ -1,7 +1,10 @@
 """``python -m aibench``: the Hydra entry point, nothing else."""
 
+import sys
+
 import hydra
 
+from aibench.cli import fast_help
 from aibench.cli import install as install_error_reporting
 from aibench.config import config_dir, register_configs
 
@@ -16,5 +19,10 @@ def main(cfg) -> None:
     main_entry(cfg)
 
 
+def entry() -> None:
+    if not fast_help(sys.argv[1:]):
+        main()
+
+
 if __name__ == "__main__":
-    main()
+    entry()

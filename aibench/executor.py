@@ -70,7 +70,7 @@ def prepare_run_dir(out: RunDir, resolved: dict[str, Any], resume: bool) -> bool
 
 def run(cfg: DictConfig, run_dir: str | None = None) -> dict[str, Any]:
     """Execute one composed run; returns the metrics report (also written to metrics.json)."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     assert isinstance(resolved, dict)
     out = RunDir(run_dir or hydra_run_dir())
     resume = prepare_run_dir(out, resolved, bool(cfg.run.resume))
@@ -159,6 +159,9 @@ def print_summary(report: dict[str, Any]) -> None:
         if res["k_omitted"]:
             omitted = ", ".join(f"pass@{k}" for k in res["k_omitted"])
             console.print(f"{task}: {omitted} not reported (needs at least k samples for every problem; raise run.n_samples)")
+    security = report.get("security")
+    if security:
+        console.print("sandbox: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in security.items()))
     samples = report.get("samples", {})
     console.print(
         f"samples: generated {samples.get('generated', 0)}, executed {samples.get('executed', 0)}, "
@@ -171,10 +174,20 @@ def print_summary(report: dict[str, Any]) -> None:
 
 def main_entry(cfg: DictConfig) -> dict[str, Any]:
     """The Hydra task function body: one-line errors, non-zero exit, no traceback."""
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    from aibench.cli import PREFIX, one_line
+
     try:
         report = run(cfg)
     except AibenchError as exc:
-        print(f"aibench: error: {exc}", file=sys.stderr)
+        print(f"{PREFIX}{exc}", file=sys.stderr)
+        sys.exit(2)
+    except MissingMandatoryValue as exc:
+        print(f"{PREFIX}{exc.full_key} is not set: pass {exc.full_key}=...", file=sys.stderr)
+        sys.exit(2)
+    except OmegaConfBaseException as exc:  # e.g. a broken interpolation in an override
+        print(f"{PREFIX}{one_line(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("aibench: interrupted; finished samples are kept in the run dir (rerun with run.resume=true)", file=sys.stderr)

@@ -13,6 +13,7 @@ from aibench.errors import AibenchError
 from aibench.harnesses.base import Harness
 from aibench.harnesses.bigcode.task import Task
 from aibench.harnesses.pipeline import bigcode_layout, run_samples
+from aibench.metrics.security import summarize
 from aibench.models.base import Model
 from aibench.outputs import RunDir
 from aibench.sandboxes.base import Sandbox
@@ -131,5 +132,6 @@ class BigCodeHarness(Harness):
                 "per_problem": scores["per_problem"],
             }
             out.write_json(f"generations_{name}.json", bigcode_layout(task_problems, result.generations))
+        report["security"] = summarize(result.results.values())
         report["samples"] = {"generated": result.requested, "executed": result.executed, "resumed": result.resumed}
         return report
