@@ -1,0 +1,235 @@
+"""OpenAI-compatible servers (vLLM, llama.cpp server, LM Studio, TGI, Ollama's /v1, OpenAI).
+
+* completion models (``chat: false``): ``POST {base_url}/completions`` with the raw prompt;
+* chat models (``chat: true``): ``POST {base_url}/chat/completions`` with the chat template;
+* ``check()``: ``GET {base_url}/models`` (reachable? key accepted? model served?).
+
+The API key is read from the environment variable named by ``api_key_env`` and sent as a
+Bearer token when set. ``samples_per_request`` > 1 asks for ``n`` samples of one problem in a
+single request (vLLM, OpenAI); servers that ignore ``n`` (Ollama, llama.cpp) answer one choice and
+the rest are asked for again, so the result is the same, only slower. ``max_stop`` limits how
+many stop strings are sent (OpenAI accepts 4; the harness cuts at all of them anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+from aibench.errors import AibenchError
+from aibench.models.sampling import SampleFailure, SamplingConfig, SamplingModel
+from aibench.types import Completion, GenerationRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OpenAIConfig(SamplingConfig):
+    _target_: str = "aibench.models.openai_compat.OpenAICompatModel"
+    base_url: str = "http://localhost:8000/v1"
+    api_key_env: Optional[str] = "OPENAI_API_KEY"  # name of the env var holding the key
+    samples_per_request: int = 1  # OpenAI "n"
+    stream: bool = False  # SSE streaming
+    max_stop: Optional[int] = None  # send at most this many stop strings (OpenAI: 4)
+    check_models: bool = True  # check() looks the model up in GET /models
+    extra_body: dict[str, Any] = field(default_factory=dict)  # server-specific fields (vLLM: min_p, ...)
+
+
+SCHEMAS = {"openai": OpenAIConfig}
+
+
+class OpenAICompatModel(SamplingModel):
+    backend = "openai"
+
+    def __init__(self, name: str, base_url: str = "http://localhost:8000/v1",
+                 api_key_env: Optional[str] = "OPENAI_API_KEY", samples_per_request: int = 1,
+                 stream: bool = False, max_stop: Optional[int] = None, check_models: bool = True,
+                 extra_body: Optional[dict[str, Any]] = None, **common: Any):
+        super().__init__(name, **common)
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.samples_per_request = max(1, int(samples_per_request))
+        self.stream = bool(stream)
+        self.max_stop = max_stop
+        self.check_models = bool(check_models)
+        self.extra_body = dict(extra_body or {})
+        key = os.environ.get(api_key_env) if api_key_env else None
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        from aibench.models.http import HttpClient
+
+        self.http = HttpClient(self.base_url, timeout=self.timeout, retries=self.retries,
+                               backoff=self.backoff, pool_size=self.concurrency, headers=headers)
+        self._has_key = bool(key)
+        self._warned_n = False
+        self.served_models: Optional[list[str]] = None
+
+    # -- check ----------------------------------------------------------------------------------
+    def _key_hint(self) -> str:
+        if not self.api_key_env:
+            return "set model.api_key_env to the variable holding the key"
+        if not self._has_key:
+            return f"${self.api_key_env} is not set"
+        return f"check ${self.api_key_env}"
+
+    def check(self) -> None:
+        from aibench.models.http import HttpStatusError, MalformedResponse, RetriesExhausted
+
+        self._checked = True
+        if not self.check_models:
+            return
+        try:
+            body = self.http.get_json("/models", retries=1, timeout=30.0)
+        except RetriesExhausted:
+            raise AibenchError(f"cannot reach the OpenAI-compatible server at {self.base_url}: "
+                               "is it running? (check model.base_url)") from None
+        except HttpStatusError as e:
+            if e.status in (401, 403):
+                raise AibenchError(f"{self.base_url} rejected the API key (HTTP {e.status}: "
+                                   f"{e.message}): {self._key_hint()}") from None
+            if e.status in (404, 405, 501):
+                return  # server without /models: generation will tell
+            raise AibenchError(f"{self.base_url}/models failed: HTTP {e.status}: {e.message}") from None
+        except MalformedResponse as e:
+            raise AibenchError(str(e)) from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise AibenchError(f"malformed response from {self.base_url}/models: no 'data' list")
+        self.served_models = [str(m.get("id")) for m in data if isinstance(m, dict)]
+        if self.model not in self.served_models:
+            shown = ", ".join(self.served_models[:10]) or "none"
+            raise AibenchError(f"model '{self.model}' is not served by {self.base_url} "
+                               f"(available: {shown})")
+
+    def _fatal_status(self, e) -> Optional[str]:
+        if e.status in (401, 403):
+            return (f"{self.base_url} rejected the API key (HTTP {e.status}: {e.message}): "
+                    f"{self._key_hint()}")
+        if e.status == 404:
+            return f"model '{self.model}' is not served by {self.base_url} ({e.message})"
+        return None
+
+    # -- generation -----------------------------------------------------------------------------
+    def _units(self, misses: list[GenerationRequest]) -> Iterator[list[GenerationRequest]]:
+        unit: list[GenerationRequest] = []
+        for r in misses:
+            if unit and (r.problem.task_id != unit[0].problem.task_id
+                         or r.problem.task != unit[0].problem.task
+                         or len(unit) >= self.samples_per_request):
+                yield unit
+                unit = []
+            unit.append(r)
+        if unit:
+            yield unit
+
+    def body(self, unit: list[GenerationRequest]) -> tuple[str, dict[str, Any]]:
+        first = unit[0]
+        body: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
+                                "temperature": self.temperature}
+        if self.chat:
+            path = "/chat/completions"
+            body["messages"] = self.template.messages(first.problem)
+        else:
+            path = "/completions"
+            body["prompt"] = first.prompt
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        if self.top_k is not None:
+            body["top_k"] = self.top_k  # not OpenAI; vLLM, llama.cpp and TGI accept it
+        seed = self.sample_seed(first)
+        if seed is not None:
+            body["seed"] = seed
+        stop = self.stop_words(first)
+        if self.max_stop is not None:
+            stop = stop[: self.max_stop]
+        if stop:
+            body["stop"] = stop
+        if len(unit) > 1:
+            body["n"] = len(unit)
+        if self.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        body.update(self.extra_body)
+        return path, body
+
+    def _run_unit(self, unit: list[GenerationRequest]) -> list[Completion]:
+        out: list[Completion] = []
+        rest = list(unit)
+        while rest:
+            path, body = self.body(rest)
+            got = self.http.call(lambda: self._once(rest, path, body))
+            if not got:
+                from aibench.models.http import MalformedResponse
+
+                raise MalformedResponse(f"malformed response from {self.base_url}{path}: no choices")
+            if len(got) < len(rest) and not self._warned_n:
+                self._warned_n = True
+                log.warning("%s: the server ignored n=%d (answered %d); asking per sample",
+                            self.name, len(rest), len(got))
+            out.extend(got)
+            rest = rest[len(got):]
+        return out
+
+    def _once(self, unit: list[GenerationRequest], path: str, body: dict[str, Any]) -> list[Completion]:
+        from aibench.models.http import MalformedResponse, TransientError, iter_sse, parse_json
+
+        started = time.monotonic()
+        self.count("requests")
+        resp = self.http.request("POST", path, json_body=body, stream=self.stream)
+        url = resp.url
+        texts: dict[int, list[str]] = {}
+        reasons: dict[int, Optional[str]] = {}
+        usage: dict[str, Any] = {}
+        chunks = iter_sse(resp) if self.stream else [parse_json(resp.text, url)]
+        for obj in chunks:
+            if not isinstance(obj, dict):
+                raise MalformedResponse(f"malformed response from {url}: {str(obj)[:80]}")
+            if "error" in obj:
+                from aibench.models.http import error_message
+
+                if self.stream:
+                    raise TransientError(f"server error mid-stream: {error_message(obj)}")
+                raise SampleFailure(f"server error: {error_message(obj)}")
+            choices = obj.get("choices")
+            if not isinstance(choices, list):
+                raise MalformedResponse(f"malformed response from {url}: no 'choices' list")
+            for ch in choices:
+                i = int(ch.get("index", 0))
+                if self.chat:
+                    part = (ch.get("delta") if self.stream else ch.get("message")) or {}
+                    piece = part.get("content") if isinstance(part, dict) else None
+                else:
+                    piece = ch.get("text")
+                if piece is not None and not isinstance(piece, str):
+                    raise MalformedResponse(f"malformed response from {url}: choice text is not a string")
+                texts.setdefault(i, []).append(piece or "")
+                if ch.get("finish_reason"):
+                    reasons[i] = ch["finish_reason"]
+            if isinstance(obj.get("usage"), dict):
+                usage = obj["usage"]
+        if not self.stream and not texts:
+            raise MalformedResponse(f"malformed response from {url}: empty 'choices'")
+        n = len(texts)
+        ctoks = usage.get("completion_tokens")
+        out = []
+        for slot, i in enumerate(sorted(texts)[: len(unit)]):
+            out.append(self._completion(
+                unit[slot], "".join(texts[i]), reasons.get(i), usage.get("prompt_tokens"),
+                ctoks if n == 1 or ctoks is None else round(ctoks / n), started,
+                usage_shared_by=n if n > 1 else None))
+        return out
+
+    # -- manifest -------------------------------------------------------------------------------
+    def _extra_params(self) -> dict[str, Any]:
+        return {"max_stop": self.max_stop, "extra_body": dict(self.extra_body) or None}
+
+    def _describe_server(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "api_key_env": self.api_key_env,
+                "samples_per_request": self.samples_per_request,
+                "endpoint": "/chat/completions" if self.chat else "/completions"}
+
+    def close(self) -> None:
+        self.http.close()
+        super().close()
