@@ -46,9 +46,32 @@ def hydra_run_dir() -> str:
     return HydraConfig.get().runtime.output_dir
 
 
+# model keys that change how samples are fetched, not what they are: a run may resume with others
+TRANSPORT_KEYS = frozenset(
+    {"concurrency", "retries", "backoff", "timeout", "host", "base_url", "cache_dir", "stream", "keep_alive", "check_models"}
+)
+
+
 def graph_hash(resolved: dict[str, Any]) -> str:
-    """Hash of what determines a sample's outcome (not run size or tracking)."""
-    return config_hash({g: resolved.get(g) for g in ("model", "harness", "sandbox")})
+    """Hash of what determines a sample's outcome (not run size, tracking or transport)."""
+    model = {k: v for k, v in (resolved.get("model") or {}).items() if k not in TRANSPORT_KEYS}
+    return config_hash({"model": model, "harness": resolved.get("harness"), "sandbox": resolved.get("sandbox")})
+
+
+def flat_params(model: Any, harness: Any, sandbox: Any, cfg: DictConfig, cfg_hash: str) -> dict[str, str]:
+    """MLflow params: scalars as they are, lists/dicts as JSON; ``model`` is the backend/model name."""
+    params: dict[str, Any] = {
+        **harness.params(),
+        "sandbox": sandbox.name,
+        "n_samples": cfg.run.n_samples,
+        "limit": cfg.run.limit,
+        "run_seed": cfg.run.seed,
+        "workers": cfg.run.workers,
+        "config_hash": cfg_hash,
+    }
+    params.update({k: v for k, v in model.params().items() if k != "model"})
+    params["model"] = model.name
+    return {k: v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, default=str) for k, v in params.items()}
 
 
 def prepare_run_dir(out: RunDir, resolved: dict[str, Any], resume: bool) -> bool:
@@ -110,16 +133,7 @@ def run(cfg: DictConfig, run_dir: str | None = None) -> dict[str, Any]:
         from aibench.tracking.mlflow_logger import default_uri, log_run
 
         root = Path(cfg.paths.output_root)
-        params = {
-            **harness.params(),
-            **model.params(),
-            "sandbox": sandbox.name,
-            "n_samples": cfg.run.n_samples,
-            "limit": cfg.run.limit,
-            "seed": cfg.run.seed,
-            "workers": cfg.run.workers,
-            "config_hash": manifest["config_hash"],
-        }
+        params = flat_params(model, harness, sandbox, cfg, manifest["config_hash"])
         report["mlflow"] = {
             "uri": cfg.tracking.uri or default_uri(root),
             "run_id": log_run(

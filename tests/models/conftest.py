@@ -3,20 +3,16 @@ requests, and a Hydra compose over the real ``conf/model`` tree."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from fakes import FakeOllama, FakeOpenAI  # tests/ is on pytest's pythonpath (pyproject)
+from fakes.problems import humaneval_problems
+
+from aibench.types import Problem
 
 TESTS = Path(__file__).resolve().parent.parent
 REPO = TESTS.parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from fakes import FakeOllama, FakeOpenAI  # noqa: E402
-from fakes.problems import humaneval_problems  # noqa: E402
-
-from aibench.types import Problem  # noqa: E402
 
 @pytest.fixture(scope="session")
 def problems() -> list[Problem]:
