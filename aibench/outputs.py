@@ -5,6 +5,7 @@ Layout (Hydra's run dir, ``outputs/<date>/<time>/``):
   results.jsonl                one line per executed sample (written as each verdict arrives)
   metrics.json                 pass@k overall and per task/problem, status counts
   generations_<task>.json      the same generations in BigCode's --load_generations_path layout
+  evaluation_results.json      pass@k per task in BigCode's --metric_output_path layout
   run_manifest.json            resolved config + hash, versions, limits, host
   config.yaml                  the resolved config
 """

