@@ -1,0 +1,203 @@
+"""Linux isolation primitives used by the fork server (stdlib + ctypes only).
+
+Everything here degrades gracefully: each setup step returns whether it worked and why not, so
+``LocalSandbox.describe()`` can report what was actually enforced. ``os.unshare`` only exists from
+Python 3.12, hence ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0) -> int:
+    return _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_subreaper() -> bool:
+    return prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_all_capabilities() -> bool:
+    """Drop the bounding, ambient, effective, permitted and inheritable sets; set no_new_privs.
+
+    After this a uid-0 process is an ordinary user as far as the kernel's privilege checks go
+    (cannot mount/umount, setns, kill outside its namespace, raise rlimits, override file modes).
+    """
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    for cap in range(64):
+        if prctl(PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() == 22:  # EINVAL: past last cap
+            break
+    hdr = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    return _libc.capset(ctypes.byref(hdr), data) == 0
+
+
+def descendants(pid: int) -> list[int]:
+    """All descendants of ``pid`` found through /proc/<pid>/task/*/children (depth first)."""
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            out.extend(kids)
+            stack.extend(kids)
+    return out
+
+
+def kill_tree(pid: int, include_root: bool = True, rounds: int = 20) -> int:
+    """SIGKILL ``pid``'s whole tree, repeating until no descendant is left. Returns how many were
+    killed (excluding the root). The caller must be a subreaper (or the tree's reaper) so that
+    orphans re-parent to it and are found in the next round."""
+    killed: set[int] = set()
+    for _ in range(rounds):
+        kids = descendants(pid)
+        if not kids:
+            break
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGKILL)
+                killed.add(k)
+            except ProcessLookupError:
+                pass
+        reap_all()
+    if include_root:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(killed)
+
+
+def reap_all() -> None:
+    """Reap every finished child without blocking."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def cgroup_v1_pids_root() -> str | None:
+    for path in ("/sys/fs/cgroup/pids",):
+        if os.path.isfile(os.path.join(path, "cgroup.procs")):
+            return path
+    return None
+
+
+def setup_pids_cgroup(name: str, max_pids: int) -> tuple[int | None, str | None, str]:
+    """Create a pids cgroup (v1 or v2) limited to ``max_pids``. Returns (fd of cgroup.procs open
+    for writing, cgroup dir, reason-if-not)."""
+    candidates = []
+    v1 = cgroup_v1_pids_root()
+    if v1:
+        candidates.append(v1)
+    if os.path.isfile("/sys/fs/cgroup/cgroup.controllers"):
+        try:
+            with open("/sys/fs/cgroup/cgroup.controllers") as f:
+                if "pids" in f.read().split():
+                    candidates.append("/sys/fs/cgroup")
+        except OSError:
+            pass
+    last = "no pids cgroup controller mounted"
+    for root in candidates:
+        d = os.path.join(root, name)
+        try:
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, "pids.max"), "w") as f:
+                f.write(str(max_pids))
+            fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            return fd, d, ""
+        except OSError as e:
+            last = f"cannot create pids cgroup under {root}: {e.strerror or e}"
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+    return None, None, last
+
+
+def remove_cgroup(d: str | None) -> None:
+    if d:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass

