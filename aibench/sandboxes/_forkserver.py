@@ -196,7 +196,15 @@ class Zygote:
                                         "process-tree walk + process group kill instead"}
         else:
             rep["pid_namespace"] = {"enforced": False, "why_not": "pid_namespace=false in config"}
-        rep["capabilities"] = {"dropped": bool(self.cfg.get("drop_capabilities", True))}
+        self.bounding_dropped = False
+        if self.cfg.get("drop_capabilities", True):
+            try:
+                iso.drop_bounding_set()  # once here; each sample then clears its own sets
+                self.bounding_dropped = True
+            except OSError:
+                pass
+        rep["capabilities"] = {"dropped": bool(self.cfg.get("drop_capabilities", True)),
+                               "bounding_set_emptied_in_fork_server": self.bounding_dropped}
         return rep
 
     def _remount_all_readonly(self) -> list[str]:
@@ -310,7 +318,7 @@ class Zygote:
             tempfile.tempdir = workdir
             set_rlimits(req["limits"])
             if self.cfg.get("drop_capabilities", True):
-                iso.drop_all_capabilities()
+                iso.drop_all_capabilities(bounding=not self.bounding_dropped)
             runner = _RUNNERS[req["language"]]
         except BaseException as e:  # noqa: BLE001
             try:

@@ -84,17 +84,26 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
-def drop_all_capabilities() -> bool:
-    """Drop the bounding, ambient, effective, permitted and inheritable sets; set no_new_privs.
+def drop_bounding_set() -> None:
+    """Empty the ambient and bounding capability sets. Done once in the fork server: it keeps its
+    own effective capabilities (it still needs them per sample), every child inherits the empty
+    bounding set, so no later execve can gain a capability back."""
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    for cap in range(64):
+        if prctl(PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() == 22:  # EINVAL: past last cap
+            break
+
+
+def drop_all_capabilities(bounding: bool = True) -> bool:
+    """Drop the effective, permitted and inheritable sets (and the bounding and ambient sets unless
+    the fork server already did, ``bounding=False``); set no_new_privs.
 
     After this a uid-0 process is an ordinary user as far as the kernel's privilege checks go
     (cannot mount/umount, setns, kill outside its namespace, raise rlimits, override file modes).
     """
     prctl(PR_SET_NO_NEW_PRIVS, 1)
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    for cap in range(64):
-        if prctl(PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() == 22:  # EINVAL: past last cap
-            break
+    if bounding:
+        drop_bounding_set()
     hdr = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
     data = (_CapData * 2)()
     return _libc.capset(ctypes.byref(hdr), data) == 0

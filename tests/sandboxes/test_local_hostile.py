@@ -275,3 +275,14 @@ def test_describe_reports_isolation(sandbox):
     for key in ("network", "filesystem", "pid_namespace", "process_limit"):
         assert isinstance(iso[key]["enforced"], bool)
         assert iso[key].get("how") or iso[key].get("why_not")
+
+
+def test_samples_hold_no_capability(run):
+    """uid 0 without capabilities: effective, permitted, inheritable, ambient and bounding sets are
+    empty (the bounding set is emptied once in the fork server), and no_new_privs is set."""
+    code = ("caps = {}\nfor line in open('/proc/self/status'):\n"
+            "    if line.startswith(('Cap', 'NoNewPrivs')):\n"
+            "        k, v = line.split(':')\n        caps[k] = int(v.strip(), 16)\n"
+            "assert caps['CapEff'] == caps['CapPrm'] == caps['CapInh'] == caps['CapAmb'] == caps['CapBnd'] == 0, caps\n"
+            "assert caps['NoNewPrivs'] == 1\n" + GOOD_INC)
+    assert run(prog(code)).status is Status.PASSED
