@@ -138,12 +138,22 @@ class Zygote:
         self.cgroup_dir: str | None = None
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self.tmp_base = cfg.get("tmp_base") or "/tmp"
+        self.userns = False
 
     def setup(self) -> dict[str, Any]:
         rep = self.report
         rep["zygote_pid"] = os.getpid()
         rep["uid"] = os.getuid()
         iso.set_subreaper()
+        # Not root: a user namespace gives the namespaces below to an ordinary user, where the
+        # kernel allows unprivileged user namespaces.
+        if os.geteuid() != 0:
+            try:
+                uid, _gid = iso.enter_user_namespace()
+                self.userns = True
+                rep["user_namespace"] = {"enforced": True, "how": f"uid {uid} mapped to root of a new user namespace"}
+            except OSError as e:
+                rep["user_namespace"] = {"enforced": False, "why_not": f"unprivileged user namespaces unavailable: {e.strerror or e}"}
         # No network: a fresh network namespace has only a down loopback.
         if not self.cfg.get("network", False):
             try:
@@ -169,7 +179,9 @@ class Zygote:
                 # Scratch space: /tmp and /dev/shm become private tmpfs owned by nobody (mode 0755),
                 # so a sample (uid 0 without capabilities) can write only inside its own temp dir.
                 scratch = int(self.cfg.get("scratch_bytes", 256 << 20))
-                opts = "uid=65534,gid=65534,mode=0755"
+                # In a user namespace uid 65534 is not mapped: a root-owned 0555 tmpfs has the same
+                # effect on a sample that runs as (namespace) root without capabilities.
+                opts = "mode=0555" if self.userns else "uid=65534,gid=65534,mode=0755"
                 iso.mount("tmpfs", "/tmp", "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, f"size={scratch},{opts}")
                 iso.mount("tmpfs", "/dev/shm", "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, f"size=64k,{opts}")
                 self.tmp_base = "/tmp"
@@ -201,11 +213,7 @@ class Zygote:
             rep["pid_namespace"] = {"enforced": False, "why_not": "pid_namespace=false in config"}
         self.bounding_dropped = False
         if self.cfg.get("drop_capabilities", True):
-            try:
-                iso.drop_bounding_set()  # once here; each sample then clears its own sets
-                self.bounding_dropped = True
-            except OSError:
-                pass
+            self.bounding_dropped = iso.drop_bounding_set()  # once here; samples clear their own sets
         rep["capabilities"] = {"dropped": bool(self.cfg.get("drop_capabilities", True)),
                                "bounding_set_emptied_in_fork_server": self.bounding_dropped}
         return rep

@@ -13,6 +13,7 @@ import os
 import signal
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
@@ -84,14 +85,27 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
-def drop_bounding_set() -> None:
+def enter_user_namespace() -> tuple[int, int]:
+    """Unprivileged: become root of a new user namespace (own uid/gid mapped to 0), which lets a
+    normal user create the network, mount and pid namespaces below. Returns the outer (uid, gid)."""
+    uid, gid = os.geteuid(), os.getegid()
+    unshare(CLONE_NEWUSER)
+    for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"0 {uid} 1"),
+                       ("/proc/self/gid_map", f"0 {gid} 1")):
+        with open(path, "w") as f:
+            f.write(text)
+    return uid, gid
+
+
+def drop_bounding_set() -> bool:
     """Empty the ambient and bounding capability sets. Done once in the fork server: it keeps its
     own effective capabilities (it still needs them per sample), every child inherits the empty
     bounding set, so no later execve can gain a capability back."""
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     for cap in range(64):
-        if prctl(PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() == 22:  # EINVAL: past last cap
-            break
+        if prctl(PR_CAPBSET_DROP, cap) != 0:
+            return ctypes.get_errno() == 22  # EINVAL: past the last capability, all dropped
+    return True
 
 
 def drop_all_capabilities(bounding: bool = True) -> bool:
