@@ -32,10 +32,11 @@ BuildProgram = Callable[[Problem, str, int], Program]
 
 @dataclass
 class PipelineResult:
-    """Every result record of the samples this run covers (resumed ones included)."""
+    """What the run's samples came to (resumed ones included), kept small: the full records are
+    on disk, so a run of 164 x 200 samples does not hold them all in memory."""
 
-    results: dict[SampleKey, dict[str, Any]]
-    generations: dict[SampleKey, dict[str, Any]]
+    results: dict[SampleKey, dict[str, Any]]  # slim records: status, passed, strays killed
+    generations: dict[SampleKey, str | None]  # the postprocessed program of each sample
     requested: int  # samples generated in this invocation
     executed: int  # samples executed in this invocation
     resumed: int  # samples whose result was already on disk
@@ -59,6 +60,12 @@ def generation_record(completion: Completion, program: str | None) -> dict[str, 
         "error": completion.error,
         "usage": completion.usage,
     }
+
+
+def slim(record: dict[str, Any]) -> dict[str, Any]:
+    """What aggregation needs of a result record."""
+    strays = (record.get("detail") or {}).get("strays_killed", 0)
+    return {"status": record["status"], "passed": bool(record["passed"]), "detail": {"strays_killed": strays}}
 
 
 def result_record(key: SampleKey, verdict: Verdict, finish_reason: str | None = None) -> dict[str, Any]:
@@ -132,7 +139,7 @@ def run_samples(
     to_generate: list[GenerationRequest] = []
     to_execute: list[tuple[SampleKey, Program, str | None]] = []
     results: dict[SampleKey, dict[str, Any]] = {}
-    generations: dict[SampleKey, dict[str, Any]] = {}
+    generations: dict[SampleKey, str | None] = {}
     for problem in problems:
         available = model.samples_available(problem)
         n = n_samples if available is None else min(n_samples, available)
@@ -141,9 +148,9 @@ def run_samples(
             by_key[key] = problem
             gen = old_gens.get(key)
             if gen is not None:
-                generations[key] = gen
+                generations[key] = gen.get("program")
             if key in old_results:
-                results[key] = old_results[key]
+                results[key] = slim(old_results[key])
             elif gen is not None and gen.get("program") is not None:
                 to_execute.append((key, build_program(problem, gen["program"], i), gen.get("finish_reason")))
             else:
@@ -158,7 +165,7 @@ def run_samples(
     def record_result(key: SampleKey, verdict: Verdict, finish_reason: str | None) -> None:
         rec = result_record(key, verdict, finish_reason)
         out.append(RESULTS, rec)
-        results[key] = rec
+        results[key] = slim(rec)
         bar.update(verdict.passed)
 
     def items() -> Iterator[tuple[SampleKey, Program]]:
@@ -180,7 +187,7 @@ def run_samples(
                         completion.error = f"postprocess failed: {type(exc).__name__}: {exc}"
                 rec = generation_record(completion, code)
                 out.append(GENERATIONS, rec)
-                generations[key] = rec
+                generations[key] = code
                 if code is None:
                     record_result(key, Verdict(Status.GENERATION_ERROR, error=completion.error or ""), completion.finish_reason)
                     continue
@@ -218,13 +225,13 @@ def run_samples(
     )
 
 
-def bigcode_layout(problems: Iterable[Problem], generations: dict[SampleKey, dict[str, Any]]) -> list[list[str]]:
+def bigcode_layout(problems: Iterable[Problem], generations: dict[SampleKey, str | None]) -> list[list[str]]:
     """Generations as BigCode's ``--load_generations_path`` JSON: per problem (dataset order) the
     list of full programs ordered by sample index."""
     per_problem: dict[tuple[str, str], list[tuple[int, str]]] = {}
-    for (task, task_id, idx), rec in generations.items():
-        if rec.get("program") is not None:
-            per_problem.setdefault((task, task_id), []).append((idx, rec["program"]))
+    for (task, task_id, idx), program in generations.items():
+        if program is not None:
+            per_problem.setdefault((task, task_id), []).append((idx, program))
     return [
         [prog for _, prog in sorted(per_problem.get((p.task, p.task_id), []))]
         for p in sorted(problems, key=lambda p: p.index)
