@@ -288,7 +288,10 @@ class Zygote:
         finally:
             if pidfd is not None:
                 os.close(pidfd)
-            shutil.rmtree(workdir, ignore_errors=True)
+            try:
+                os.rmdir(workdir)  # the common case: the sample left nothing behind
+            except OSError:
+                shutil.rmtree(workdir, ignore_errors=True)
         result["detail"]["workdir"] = workdir
         result["detail"]["workdir_removed"] = not os.path.lexists(workdir)
         return result
