@@ -139,6 +139,7 @@ class Zygote:
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self.tmp_base = cfg.get("tmp_base") or "/tmp"
         self.userns = False
+        self.fixed_workdir: str | None = None
 
     def setup(self) -> dict[str, Any]:
         rep = self.report
@@ -186,6 +187,9 @@ class Zygote:
                 iso.mount("tmpfs", "/dev/shm", "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, f"size=64k,{opts}")
                 self.tmp_base = "/tmp"
                 self.mountns = True
+                self.fixed_workdir = "/tmp/sample"
+                os.environ.update({"HOME": self.fixed_workdir, "TMPDIR": self.fixed_workdir, "PWD": self.fixed_workdir})
+                tempfile.tempdir = self.fixed_workdir
                 rep["filesystem"] = {
                     "enforced": True,
                     "how": "private mount namespace per worker: every mount read-only; /tmp and "
@@ -271,7 +275,7 @@ class Zygote:
                 for fd in (out_r, out_w, err_r, err_w, res_r, res_w, nonce_r):
                     os.close(fd)
                 return _error_result(req, f"cannot create pid namespace: {e}")
-        workdir = tempfile.mkdtemp(prefix="s", dir=self.tmp_base)  # mode 0700, ours
+        workdir = self._new_workdir()
         t0 = time.monotonic()
         pid = os.fork()
         if pid == 0:
@@ -295,6 +299,19 @@ class Zygote:
         result["detail"]["workdir"] = workdir
         result["detail"]["workdir_removed"] = not os.path.lexists(workdir)
         return result
+
+    def _new_workdir(self) -> str:
+        """A fresh, empty temp dir for one sample. In the private tmpfs, which samples cannot write
+        outside their own dir, it is always the same path (so the environment pointing at it is
+        set once); on a shared /tmp a random name, so no sample can plant files for the next."""
+        if self.fixed_workdir is None:
+            return tempfile.mkdtemp(prefix="s", dir=self.tmp_base)  # mode 0700, ours
+        try:
+            os.mkdir(self.fixed_workdir, 0o700)
+        except FileExistsError:  # left over from a sample whose cleanup failed
+            shutil.rmtree(self.fixed_workdir, ignore_errors=True)
+            os.mkdir(self.fixed_workdir, 0o700)
+        return self.fixed_workdir
 
     def _child(self, req, workdir, out_w, err_w, res_w, nonce_r) -> None:
         """The sample process: isolation (as root), limits, drop privileges, run the runner.
@@ -324,12 +341,13 @@ class Zygote:
         except BaseException:  # noqa: BLE001
             os._exit(71)
         try:
-            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_IGN if sig == signal.SIGPIPE else signal.SIG_DFL)
+            # SIGCHLD/SIGTERM/SIGHUP/SIGQUIT are already at their defaults in the fork server
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             os.chdir(workdir)
-            os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
-            tempfile.tempdir = workdir
+            if workdir != self.fixed_workdir:  # else HOME/TMPDIR/PWD were set once in the fork server
+                os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
+                tempfile.tempdir = workdir
             set_rlimits(req["limits"])
             if self.cfg.get("drop_capabilities", True):
                 iso.drop_all_capabilities(bounding=not self.bounding_dropped)
