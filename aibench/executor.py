@@ -139,7 +139,7 @@ def run(cfg: DictConfig, run_dir: str | None = None) -> dict[str, Any]:
             "run_id": log_run(
                 uri=cfg.tracking.uri or default_uri(root),
                 experiment=cfg.tracking.experiment,
-                run_name=cfg.tracking.run_name,
+                run_name=cfg.tracking.run_name or default_run_name(params),
                 params=params,
                 report=report,
                 run_dir=out.path,
@@ -148,6 +148,14 @@ def run(cfg: DictConfig, run_dir: str | None = None) -> dict[str, Any]:
         }
         out.write_json(METRICS, report)
     return report
+
+
+def default_run_name(params: dict[str, Any]) -> str:
+    """e.g. ``ollama/llama3 humaneval n=10 T=0.2``: readable in the MLflow UI's run list."""
+    name = f"{params['model']} {params.get('task', params.get('harness', ''))} n={params['n_samples']}"
+    if params.get("temperature") is not None:
+        name += f" T={params['temperature']}"
+    return name
 
 
 def print_summary(report: dict[str, Any]) -> None:

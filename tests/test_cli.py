@@ -129,6 +129,7 @@ def test_default_job_reference_scores_one_and_logs_to_mlflow(cli, tmp_path):
     assert run.data.metrics["status/passed"] == 164
     assert run.data.params["model"] == "reference" and run.data.params["task"] == "humaneval"
     assert run.data.params["n_samples"] == "1" and run.data.params["sandbox"] == "local"
+    assert run.info.run_name == "reference humaneval n=1"
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"generations.jsonl", "results.jsonl", "metrics.json", "run_manifest.json", "generations_humaneval.json"} <= artifacts
 
