@@ -214,3 +214,19 @@ def test_security_summary_in_metrics_and_console(cli, tmp_path):
     assert sec["killed_stray_processes"] >= 1 and sec["samples_with_strays"] >= 1
     assert metrics["tasks"]["humaneval"]["status_counts"] == {"passed": 1, "timeout": 1, "failed": 2}
     assert "timeouts 1" in proc.stdout and "killed stray processes" in proc.stdout
+
+
+def test_sweep_logs_one_mlflow_run_per_job(cli, tmp_path):
+    proc = cli("-m", "run.limit=2,3", "run.progress=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted((tmp_path / "outputs" / "multirun").glob("*/*/*/metrics.json"))
+    assert len(jobs) == 2
+    reports = [json.loads(p.read_text()) for p in jobs]
+    assert [r["tasks"]["humaneval"]["n_problems"] for r in reports] == [2, 3]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=reports[0]["mlflow"]["uri"])
+    exp = client.get_experiment_by_name("aibench")
+    runs = client.search_runs([exp.experiment_id])
+    assert sorted(r.data.params["limit"] for r in runs) == ["2", "3"]
+    assert all(r.data.metrics["pass_at_1"] == 1.0 for r in runs)
