@@ -166,6 +166,40 @@ def _flush_std() -> None:
             pass
 
 
+def _make_dict_version():
+    """``PyDictObject.ma_version_tag`` (PEP 509, CPython 3.8-3.11): bumped by every write to a
+    dict. Reading it lets the runner check that builtins are untouched without iterating them,
+    which in a fresh fork costs ~100 copy-on-write page faults (every value's refcount is
+    written). Verified on a scratch dict at import; ``None`` (full check) wherever it does not
+    hold."""
+    import ctypes
+
+    if sys.implementation.name != "cpython" or not (3, 8) <= sys.version_info[:2] <= (3, 11):
+        return lambda d: None
+    offset = 2 * ctypes.sizeof(ctypes.c_void_p) + ctypes.sizeof(ctypes.c_ssize_t)  # refcnt, type, ma_used
+
+    def version(d: dict):
+        return ctypes.c_uint64.from_address(id(d) + offset).value
+
+    try:
+        probe: dict = {}
+        v0 = version(probe)
+        probe["x"] = 1
+        v1 = version(probe)
+        probe["x"] = 2
+        v2 = version(probe)
+        used = ctypes.c_ssize_t.from_address(id(probe) + offset - ctypes.sizeof(ctypes.c_ssize_t)).value
+        if not (v0 < v1 < v2 and used == 1 and version(probe) == v2):
+            return lambda d: None
+    except (ValueError, OSError):  # pragma: no cover
+        return lambda d: None
+    return version
+
+
+_dict_version = _make_dict_version()
+_BUILTINS_SNAPSHOT = dict(builtins.__dict__)
+
+
 class PythonRunner:
     name = "python"
 
@@ -188,11 +222,15 @@ class PythonRunner:
         # Trusted references, captured before any program code runs.
         _type, _getattr, _isinstance, _len = type, getattr, isinstance, len
         bdict = builtins.__dict__
-        snapshot = dict(bdict)
+        snapshot = _BUILTINS_SNAPSHOT  # taken in the fork server: no per-sample copy
+        version = _dict_version
+        intact_version = version(bdict)
         modules = sys.modules
         state = {"passed_asserts": 0, "tainted": None}
 
         def builtins_intact() -> bool:
+            if intact_version is not None and version(bdict) == intact_version:
+                return True  # the dict was not written to since the sample started
             for k, v in snapshot.items():
                 if bdict.get(k, snapshot) is not v:
                     state["tainted"] = state["tainted"] or f"builtins.{k} was replaced"
