@@ -85,6 +85,12 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+# built once in the fork server, so a sample's capset touches no fresh ctypes objects
+_CAP_HEADER = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+_CAP_HEADER_REF = ctypes.byref(_CAP_HEADER)
+_NO_CAPS = (_CapData * 2)()
+
+
 def enter_user_namespace() -> tuple[int, int]:
     """Unprivileged: become root of a new user namespace (own uid/gid mapped to 0), which lets a
     normal user create the network, mount and pid namespaces below. Returns the outer (uid, gid)."""
@@ -118,9 +124,7 @@ def drop_all_capabilities(bounding: bool = True) -> bool:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     if bounding:
         drop_bounding_set()
-    hdr = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (_CapData * 2)()
-    return _libc.capset(ctypes.byref(hdr), data) == 0
+    return _libc.capset(_CAP_HEADER_REF, _NO_CAPS) == 0
 
 
 def descendants(pid: int) -> list[int]:
