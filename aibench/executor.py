@@ -81,13 +81,12 @@ def prepare_run_dir(out: RunDir, resolved: dict[str, Any], resume: bool) -> bool
     manifest = out.file(MANIFEST)
     if manifest.exists():
         old = json.loads(manifest.read_text(encoding="utf-8")).get("graph_hash")
-        if old and old != graph_hash(resolved):
-            if resume:
-                raise AibenchError(
-                    f"cannot resume {out.path}: it holds a run with a different model/harness/sandbox config; "
-                    "use a new hydra.run.dir"
-                )
-            return False
+        if old and old != graph_hash(resolved):  # never overwrite another config's finished work
+            verb = "resume" if resume else "reuse"
+            raise AibenchError(
+                f"cannot {verb} {out.path}: it holds results of a different model/harness/sandbox config; "
+                "use a new hydra.run.dir"
+            )
     return True
 
 

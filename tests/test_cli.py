@@ -283,3 +283,15 @@ def test_ctrl_c_keeps_finished_work_and_leaves_no_process(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["samples"]["resumed"] == done and metrics["samples"]["executed"] == 40 - done
     assert metrics["tasks"]["humaneval"]["pass@k"] == {"pass@1": 1.0}
+
+
+def test_rerun_into_a_run_dir_of_another_config_is_refused(cli, tmp_path):
+    run_dir = tmp_path / "run"
+    first = cli("run.limit=2", "tracking.enabled=false", f"hydra.run.dir={run_dir}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    kept = (run_dir / "results.jsonl").read_text()
+    again = cli("run.limit=2", "tracking.enabled=false", f"hydra.run.dir={run_dir}")  # same config: continues
+    assert again.returncode == 0 and "resumed 2" in again.stdout
+    other = cli("run.limit=2", "tracking.enabled=false", "harness.tasks=[humaneval-unstripped]", f"hydra.run.dir={run_dir}")
+    assert_one_line_error(other, "different model/harness/sandbox config", "hydra.run.dir")
+    assert (run_dir / "results.jsonl").read_text() == kept
