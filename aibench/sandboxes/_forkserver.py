@@ -530,6 +530,9 @@ def _decide(req, nonce, msgs, killed, status, ru, started, end, out, err, total_
     }
 
 
+_OUT = [1]  # the protocol's output fd (set in main)
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tears us down
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -541,6 +544,7 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
+    _OUT[0] = outp
     cfg = read_msg(inp)
     if cfg is None:
         return
@@ -549,15 +553,47 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # keep the zygote's objects out of the samples' GC: fewer copy-on-write faults
     write_msg(outp, {"kind": "ready", "isolation": report})
-    while True:
-        req = read_msg(inp)
-        if req is None:
-            break
+    for req in _requests(inp):
         try:
             resp = z.run(req)
         except Exception as e:  # noqa: BLE001 - never die on one request
             resp = _error_result(req, f"fork server error: {type(e).__name__}: {e}")
         write_msg(outp, resp)
+
+
+def _requests(inp: int):
+    """Requests in order, minus cancelled ones. The parent cancels a request that waited behind a
+    long-running sample and was sent to another worker instead; the cancel arrives after the
+    request, so everything already in the pipe is read before the next sample starts. A skipped
+    request is answered ``{"id", "cancelled": True}``."""
+    queue: list[dict] = []
+    cancelled: set[int] = set()
+    eof = False
+    while True:
+        if not queue and not eof:
+            msg = read_msg(inp)
+            if msg is None:
+                eof = True
+            else:
+                queue.append(msg)
+        while not eof and select.select([inp], [], [], 0)[0]:
+            msg = read_msg(inp)
+            if msg is None:
+                eof = True
+            else:
+                queue.append(msg)
+        cancelled.update(m["id"] for m in queue if m.get("kind") == "cancel")
+        queue = [m for m in queue if m.get("kind") != "cancel"]
+        if not queue:
+            if eof:
+                return
+            continue
+        msg = queue.pop(0)
+        if msg["id"] in cancelled:
+            cancelled.discard(msg["id"])
+            write_msg(_OUT[0], {"id": msg["id"], "cancelled": True})
+            continue
+        yield msg
 
 
 if __name__ == "__main__":

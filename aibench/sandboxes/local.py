@@ -11,6 +11,7 @@ nonce (see ``languages/python.py``). Isolation and limits: see ``_forkserver.py`
 from __future__ import annotations
 
 import atexit
+import collections
 import os
 import selectors
 import signal
@@ -53,6 +54,10 @@ class LocalSandboxConfig:
 
 SCHEMAS = {"local": LocalSandboxConfig}
 
+# A sample running longer than this is probably a timeout: nothing more is queued behind it, and
+# what already is moves to a free worker (HumanEval samples take a few milliseconds).
+_STALL_S = 0.25
+
 _BASE_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -87,6 +92,8 @@ class _Worker:
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
         self.pending: dict[int, tuple[Any, Program, int]] = {}
+        self.sent: collections.deque[int] = collections.deque()  # request ids in the pipe, in order
+        self.busy_since = 0.0  # when the sample at the head of ``sent`` started (about)
         write_msg(self.wfd, cfg)
         ready = read_msg(self.rfd)
         if not ready or ready.get("kind") != "ready":
@@ -296,10 +303,13 @@ class LocalSandbox(Sandbox):
         clean = False
         try:
             while True:
-                # Feed: at most inflight_per_worker requests queued per worker (lazy consumption).
+                # Feed: at most inflight_per_worker requests queued per worker (lazy consumption),
+                # never behind a sample that has run for long (it is probably a timeout).
+                self._requeue_stalled(pool, ready)
                 while not exhausted:
-                    w = min(pool, key=lambda x: len(x.pending))
-                    if len(w.pending) >= self.inflight_per_worker:
+                    now = time.monotonic()
+                    w = min(pool, key=lambda x: (self._stalled(x, now), len(x.sent)))
+                    if len(w.sent) >= self.inflight_per_worker or (w.sent and self._stalled(w, now)):
                         break
                     try:
                         tag, program = next(it)
@@ -311,10 +321,15 @@ class LocalSandbox(Sandbox):
                         ready.append((tag, v))
                 while ready:
                     yield ready.pop(0)
-                if exhausted and not any(w.pending for w in pool):
+                # done when nothing is in any pipe: also copies answered elsewhere and cancelled
+                # ones, so no sample of this call is still running when it returns
+                if exhausted and not any(w.pending or w.sent for w in pool):
                     clean = True
                     return
-                for key, _ in sel.select(timeout=1.0):
+                now = time.monotonic()  # wake when a queue may need moving off a long-running sample
+                waiting = [w.busy_since for w in pool if len(w.sent) > 1 and not self._stalled(w, now)]
+                timeout = 1.0 if not waiting else min(1.0, max(0.01, min(waiting) + _STALL_S - now))
+                for key, _ in sel.select(timeout=timeout):
                     w = key.data
                     try:
                         resp = read_msg(w.rfd)
@@ -326,8 +341,15 @@ class LocalSandbox(Sandbox):
                         if new is not None:
                             sel.register(new.rfd, selectors.EVENT_READ, new)
                         continue
-                    tag, _program, _attempt = w.pending.pop(resp["id"])
-                    ready.append((tag, _to_verdict(resp)))
+                    rid = resp["id"]
+                    if rid in w.sent:
+                        w.sent.remove(rid)
+                    w.busy_since = time.monotonic()
+                    entry = w.pending.pop(rid, None)
+                    if resp.get("cancelled"):
+                        self.stats["skipped_copies"] = self.stats.get("skipped_copies", 0) + 1
+                    elif entry is not None:  # None: requeued elsewhere, whose verdict counts
+                        ready.append((entry[0], _to_verdict(resp)))
         finally:
             sel.close()
             if not clean:  # generator closed, Ctrl-C or error: kill every worker with work in flight
@@ -365,13 +387,45 @@ class LocalSandbox(Sandbox):
             write_msg(w.wfd, req)
         except OSError as e:
             return Verdict(Status.SANDBOX_ERROR, error=f"worker unavailable: {e}")
+        if not w.sent:
+            w.busy_since = time.monotonic()
+        w.sent.append(rid)
         w.pending[rid] = (tag, program, attempt)
         return None
+
+    def _stalled(self, w: _Worker, now: float) -> bool:
+        """Its current sample has run for long (a likely timeout): queue nothing behind it."""
+        return bool(w.sent) and now - w.busy_since > _STALL_S
+
+    def _requeue_stalled(self, pool: list[_Worker], ready: list) -> None:
+        """Requests queued behind a long-running sample go to a worker that is free; the stalled
+        worker will still run its copy, whose verdict is then ignored (first verdict wins)."""
+        now = time.monotonic()
+        for w in pool:
+            if len(w.sent) < 2 or not self._stalled(w, now):
+                continue
+            for rid in list(w.sent)[1:]:
+                if rid not in w.pending:
+                    continue
+                free = [x for x in pool if x is not w and not self._stalled(x, now)
+                        and len(x.sent) < self.inflight_per_worker]
+                if not free:
+                    return
+                tag, program, attempt = w.pending.pop(rid)
+                try:
+                    write_msg(w.wfd, {"kind": "cancel", "id": rid})  # it will skip its copy
+                except OSError:
+                    pass
+                v = self._submit(min(free, key=lambda x: len(x.sent)), tag, program, attempt)
+                if v is not None:
+                    ready.append((tag, v))
+                self.stats["requeued_behind_timeout"] = self.stats.get("requeued_behind_timeout", 0) + 1
 
     def _on_worker_death(self, w: _Worker, pool: list[_Worker], ready: list) -> _Worker | None:
         """Requeue the dead worker's requests once on a fresh worker; second failure = error."""
         lost = list(w.pending.values())
         w.pending.clear()
+        w.sent.clear()
         new = self._replace(w)
         idx = pool.index(w)
         if new is None:

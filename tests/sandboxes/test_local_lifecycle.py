@@ -79,7 +79,28 @@ def test_timeouts_do_not_block_other_samples():
     items = [("loop", loop)] + [(i, prog(GOOD_INC)) for i in range(20)]
     with LocalSandbox() as sb:
         order = [tag for tag, _v in sb.execute_many(items, workers=2)]
-    # The quick ones flow through the other worker meanwhile; only the one request already queued
-    # behind the loop on its worker (inflight_per_worker=2) waits for it.
-    assert order.index("loop") >= len(order) - 2
+    # The quick ones flow through the other worker meanwhile; the one already queued behind the
+    # loop on its worker is moved to the free worker once the loop has run for long.
+    assert order[-1] == "loop"
+    assert sb.stats.get("requeued_behind_timeout", 0) >= 1
+    assert_clean()
+
+
+def test_two_timeouts_in_a_row_cost_one_timeout_each():
+    """Two loops queued on one worker would cost two timeouts of wall time in a row; requeued,
+    they run side by side while the quick samples wait only for a free worker."""
+    loop = prog("while True:\n    pass\n", timeout=1.0)
+    items = [("loop1", loop), (0, prog(GOOD_INC)), ("loop2", loop)] + [(i, prog(GOOD_INC)) for i in range(1, 10)]
+    with LocalSandbox() as sb:
+        got = {}
+        for tag, verdict in sb.execute_many(items, workers=2):
+            got[tag] = verdict
+        order = list(got)
+        requeued = sb.stats.get("requeued_behind_timeout", 0)
+        skipped = sb.stats.get("skipped_copies", 0)
+    assert got["loop1"].status is Status.TIMEOUT and got["loop2"].status is Status.TIMEOUT
+    assert all(got[i].passed for i in range(10))
+    assert requeued >= 1  # what was queued behind loop1 moved to the free worker ...
+    assert skipped == requeued  # ... and its first worker skipped its copy (cancelled, not run twice)
+    assert set(order[-2:]) == {"loop1", "loop2"}  # every quick sample finished before either loop
     assert_clean()
