@@ -178,7 +178,7 @@ def run_samples(
             model.check()
             for completion in model.generate(to_generate):
                 req = completion.request
-                key = _key(req.problem, req.sample_index)
+                key = req.key
                 code: str | None = None
                 if completion.error is None:
                     try:

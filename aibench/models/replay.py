@@ -65,7 +65,8 @@ class ReplayModel(Model):
             try:
                 rec = json.loads(line)
                 key = (rec["task"], rec["task_id"], int(rec["sample_index"]))
-                rec["completion"], rec.get("kind", "completion")
+                if not isinstance(rec["completion"], str):
+                    raise TypeError("completion is not a string")
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 raise AibenchError(
                     f"{self.path}:{n}: not an aibench generations.jsonl record (needs task, task_id, sample_index, completion)"

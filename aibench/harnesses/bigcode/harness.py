@@ -12,6 +12,7 @@ from typing import Any
 from aibench.errors import AibenchError
 from aibench.harnesses.base import Harness
 from aibench.harnesses.bigcode.task import Task
+from aibench.harnesses.extraction import extract_code
 from aibench.harnesses.pipeline import bigcode_layout, run_samples
 from aibench.metrics.security import summarize
 from aibench.models.base import Model
@@ -41,14 +42,6 @@ def task_registry() -> dict[str, type[Task]]:
         module = importlib.import_module(f"{pkg.__name__}.{info.name}")
         registry.update(getattr(module, "TASKS", {}))
     return registry
-
-
-def _extractor():
-    try:
-        from aibench.harnesses.extraction import extract_code
-    except ImportError:  # pragma: no cover - extraction module missing
-        return None
-    return extract_code
 
 
 class BigCodeHarness(Harness):
@@ -87,14 +80,11 @@ class BigCodeHarness(Harness):
         problems: list[Problem] = []
         for task in self.tasks.values():
             problems.extend(task.problems(run.limit))
-        task_of = {p.task: self.tasks[p.task] for p in problems}
-        extract = _extractor()
-
         def postprocess(problem: Problem, completion: Completion) -> str:
-            return task_of[problem.task].postprocess(problem, completion, extract)
+            return self.tasks[problem.task].postprocess(problem, completion, extract_code)
 
         def build(problem: Problem, code: str, index: int):
-            return task_of[problem.task].program(problem, code, index)
+            return self.tasks[problem.task].program(problem, code, index)
 
         if hasattr(model, "prepare"):
             model.prepare(problems)  # e.g. replay checks its file against the problems
