@@ -91,17 +91,14 @@ def fast_help(argv: list[str]) -> bool:
     from importlib.resources import files
     from pathlib import Path
 
-    from hydra import compose, initialize_config_dir, initialize_config_module
+    from hydra import compose
     from omegaconf import OmegaConf
 
-    from aibench.config import config_dir
+    from aibench.config import config_dir, initialize_config
 
     where = config_dir()
-    if where.startswith("pkg://"):
-        module = where[len("pkg://"):]
-        root, ctx = files(module), initialize_config_module(config_module=module, version_base=None)
-    else:
-        root, ctx = Path(where), initialize_config_dir(config_dir=where, version_base=None)
+    root = files(where[len("pkg://"):]) if where.startswith("pkg://") else Path(where)
+    ctx = initialize_config()
     overrides = [a for a in argv if a not in ("--help", "-h") and not a.startswith("-")]
     try:
         with ctx:

@@ -92,6 +92,16 @@ def register_configs() -> None:
     _registered = True
 
 
+def initialize_config():
+    """A Hydra initialize context on :func:`config_dir` (for ``compose()`` outside ``hydra.main``)."""
+    from hydra import initialize_config_dir, initialize_config_module
+
+    where = config_dir()
+    if where.startswith("pkg://"):
+        return initialize_config_module(config_module=where[len("pkg://"):], version_base=None)
+    return initialize_config_dir(config_dir=where, version_base=None)
+
+
 def config_dir() -> str:
     """Where the ``conf/`` tree is: packaged as ``aibench.conf`` in a wheel, else the checkout's."""
     if importlib.util.find_spec("aibench.conf") is not None:

@@ -133,10 +133,11 @@ def run(cfg: DictConfig, run_dir: str | None = None) -> dict[str, Any]:
 
         root = Path(cfg.paths.output_root)
         params = flat_params(model, harness, sandbox, cfg, manifest["config_hash"])
+        uri = cfg.tracking.uri or default_uri(root)
         report["mlflow"] = {
-            "uri": cfg.tracking.uri or default_uri(root),
+            "uri": uri,
             "run_id": log_run(
-                uri=cfg.tracking.uri or default_uri(root),
+                uri=uri,
                 experiment=cfg.tracking.experiment,
                 run_name=cfg.tracking.run_name or default_run_name(params),
                 params=params,

@@ -16,20 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 def compose():
     """``compose(overrides) -> DictConfig`` with aibench's config tree and schemas."""
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir, initialize_config_module
 
-    from aibench.config import config_dir, register_configs
+    from aibench.config import initialize_config, register_configs
 
     register_configs()
-    where = config_dir()
 
     def _compose(overrides=()):
-        ctx = (
-            initialize_config_module(config_module=where[len("pkg://"):], version_base=None)
-            if where.startswith("pkg://")
-            else initialize_config_dir(config_dir=where, version_base=None)
-        )
-        with ctx:
+        with initialize_config():
             return hydra_compose("config", overrides=list(overrides))
 
     return _compose

@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 
 from aibench.cli import PREFIX
+from aibench.outputs import read_jsonl as _read_jsonl
+
+
+def read_jsonl(path: Path) -> list:
+    return list(_read_jsonl(path))
 
 
 def run_dir_of(tmp_path: Path) -> Path:
@@ -83,10 +88,6 @@ def test_replay_with_wrong_number_of_tasks(cli, tmp_path):
     proc = cli("model=replay", f"model.path={gens}", "tracking.enabled=false")
     assert_one_line_error(proc, "has 3 tasks but 164 problems", "run.limit=3")
 
-
-
-def read_jsonl(path: Path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.mark.slow

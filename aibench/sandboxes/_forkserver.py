@@ -20,7 +20,6 @@ Protocol on stdin/stdout: 4-byte big-endian length + pickle (trusted, parent <->
 from __future__ import annotations
 
 import gc
-import gc
 import json
 import os
 import pickle

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from fakes import FakeOllama, FakeOpenAI
 
+from aibench.outputs import read_jsonl
+
 REPO = Path(__file__).resolve().parents[2]
 DIGEST = "a" * 64
 
@@ -34,7 +36,7 @@ def metrics(tmp: Path, run: str = "run") -> dict:
 
 
 def results(tmp: Path, run: str = "run") -> list[dict]:
-    return [json.loads(line) for line in (tmp / run / "results.jsonl").read_text().splitlines() if line]
+    return list(read_jsonl(tmp / run / "results.jsonl"))
 
 
 @pytest.fixture
