@@ -1,5 +1,6 @@
 """``python -m aibench``: the Hydra entry point, nothing else."""
 
+import os
 import sys
 
 import hydra
@@ -20,8 +21,12 @@ def main(cfg) -> None:
 
 
 def entry() -> None:
-    if not fast_help(sys.argv[1:]):
-        main()
+    try:
+        if not fast_help(sys.argv[1:]):
+            main()
+    except BrokenPipeError:  # e.g. `--help | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":
