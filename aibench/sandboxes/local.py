@@ -198,7 +198,7 @@ class LocalSandbox(Sandbox):
         self._lock = threading.Lock()
         self._next_id = 0
         self._limits_cache: dict[float, dict[str, Any]] = {}
-        self.stats = {"started_workers": 0, "restarted_workers": 0}
+        self.stats = {"started_workers": 0, "restarted_workers": 0, "requeued_behind_timeout": 0, "skipped_copies": 0}
         self._finalizer = weakref.finalize(self, LocalSandbox._shutdown, self._workers)
         atexit.register(self._finalizer)
 
@@ -323,7 +323,7 @@ class LocalSandbox(Sandbox):
                     yield ready.pop(0)
                 # done when nothing is in any pipe: also copies answered elsewhere and cancelled
                 # ones, so no sample of this call is still running when it returns
-                if exhausted and not any(w.pending or w.sent for w in pool):
+                if exhausted and not any(w.sent for w in pool):  # (pending is a subset of sent)
                     clean = True
                     return
                 now = time.monotonic()  # wake when a queue may need moving off a long-running sample
@@ -347,15 +347,16 @@ class LocalSandbox(Sandbox):
                     w.busy_since = time.monotonic()
                     entry = w.pending.pop(rid, None)
                     if resp.get("cancelled"):
-                        self.stats["skipped_copies"] = self.stats.get("skipped_copies", 0) + 1
+                        self.stats["skipped_copies"] += 1
                     elif entry is not None:  # None: requeued elsewhere, whose verdict counts
                         ready.append((entry[0], _to_verdict(resp)))
         finally:
             sel.close()
             if not clean:  # generator closed, Ctrl-C or error: kill every worker with work in flight
-                busy = [w for w in pool if w.pending]
+                busy = [w for w in pool if w.sent]  # also workers running only a cancelled copy
                 for w in busy:
                     w.pending.clear()
+                    w.sent.clear()
                     w.kill()
                 with self._lock:
                     self._workers[:] = [w for w in self._workers if w not in busy]
@@ -419,7 +420,7 @@ class LocalSandbox(Sandbox):
                 v = self._submit(min(free, key=lambda x: len(x.sent)), tag, program, attempt)
                 if v is not None:
                     ready.append((tag, v))
-                self.stats["requeued_behind_timeout"] = self.stats.get("requeued_behind_timeout", 0) + 1
+                self.stats["requeued_behind_timeout"] += 1
 
     def _on_worker_death(self, w: _Worker, pool: list[_Worker], ready: list) -> _Worker | None:
         """Requeue the dead worker's requests once on a fresh worker; second failure = error."""
