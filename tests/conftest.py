@@ -51,3 +51,32 @@ def cli(tmp_path):
         return run_cli(list(args), cwd=kw.pop("cwd", tmp_path), **kw)
 
     return _cli
+
+
+# ----------------------------------------------------------------------------- optional extras
+# Tests that need an optional extra (torch/transformers, a Docker daemon, the real bigcode_eval
+# package, ...) are marked ``extra``. The README's plain `pytest` skips them with a reason naming
+# the install step (shown by -ra). `.ci/run` installs the extras and then runs
+# `AIBENCH_REQUIRE_EXTRAS=1 pytest -m extra`, where a missing extra is a failure, never a skip.
+REQUIRE_EXTRAS = os.environ.get("AIBENCH_REQUIRE_EXTRAS") == "1"
+
+
+def requires(extra: str, available: bool, how: str):
+    """Marks for a test (or a module's ``pytestmark``) that needs ``extra``.
+
+    ``available``: whether it is usable here; ``how``: the one-line install step for the reason.
+    """
+    marks = [pytest.mark.extra]
+    if not available:
+        reason = f"needs the {extra} extra: {how}"
+        if REQUIRE_EXTRAS:  # CI installed the extras: missing means broken set-up, not a skip
+            marks += [pytest.mark.aibench_missing_extra(reason), pytest.mark.usefixtures("_fail_missing_extra")]
+        else:
+            marks.append(pytest.mark.skip(reason=reason))
+    return marks
+
+
+@pytest.fixture
+def _fail_missing_extra(request):
+    m = request.node.get_closest_marker("aibench_missing_extra")
+    pytest.fail("AIBENCH_REQUIRE_EXTRAS=1 but the test " + m.args[0], pytrace=False)

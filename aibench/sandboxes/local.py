@@ -214,18 +214,24 @@ class LocalSandbox(Sandbox):
             "scratch_bytes": self.limits.scratch_bytes,
         }
 
+    def _spawn_worker(self, index: int) -> _Worker:
+        """One fork-server worker. Other sandboxes (Docker) override this to start the same
+        fork server elsewhere: the returned object needs ``rfd``/``wfd`` (the protocol pipes),
+        ``alive``, ``pending``/``sent``/``busy_since``, ``isolation``, ``kill()`` and ``stop()``."""
+        return _Worker(index, self._zygote_cfg(), self.env)
+
     def _ensure_workers(self, n: int) -> list[_Worker]:
         with self._lock:
             self._workers[:] = [w for w in self._workers if w.alive or w.pending]
             while len(self._workers) < n:
-                self._workers.append(_Worker(len(self._workers), self._zygote_cfg(), self.env))
+                self._workers.append(self._spawn_worker(len(self._workers)))
                 self.stats["started_workers"] += 1
             return self._workers[:n]
 
     def _replace(self, dead: _Worker) -> _Worker | None:
         dead.kill()
         try:
-            w = _Worker(dead.index, self._zygote_cfg(), self.env)
+            w = self._spawn_worker(dead.index)
         except Exception:  # noqa: BLE001
             return None
         with self._lock:
