@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+# ``requires`` (marks for tests needing an optional extra) and ``check_run`` live in
+# tests/support.py so that modules in a directory with its own conftest.py (tests/models/,
+# tests/sandboxes/) can import them: ``from support import requires``. ``from conftest import
+# requires`` keeps working for modules directly under tests/.
+from support import REQUIRE_EXTRAS, check_run, requires  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -54,28 +60,6 @@ def cli(tmp_path):
 
 
 # ----------------------------------------------------------------------------- optional extras
-# Tests that need an optional extra (torch/transformers, a Docker daemon, the real bigcode_eval
-# package, ...) are marked ``extra``. The README's plain `pytest` skips them with a reason naming
-# the install step (shown by -ra). `.ci/run` installs the extras and then runs
-# `AIBENCH_REQUIRE_EXTRAS=1 pytest -m extra`, where a missing extra is a failure, never a skip.
-REQUIRE_EXTRAS = os.environ.get("AIBENCH_REQUIRE_EXTRAS") == "1"
-
-
-def requires(extra: str, available: bool, how: str):
-    """Marks for a test (or a module's ``pytestmark``) that needs ``extra``.
-
-    ``available``: whether it is usable here; ``how``: the one-line install step for the reason.
-    """
-    marks = [pytest.mark.extra]
-    if not available:
-        reason = f"needs the {extra} extra: {how}"
-        if REQUIRE_EXTRAS:  # CI installed the extras: missing means broken set-up, not a skip
-            marks += [pytest.mark.aibench_missing_extra(reason), pytest.mark.usefixtures("_fail_missing_extra")]
-        else:
-            marks.append(pytest.mark.skip(reason=reason))
-    return marks
-
-
 @pytest.fixture
 def _fail_missing_extra(request):
     m = request.node.get_closest_marker("aibench_missing_extra")

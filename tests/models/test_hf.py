@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
+from support import requires
 from fakes.problems import humaneval_problems, make_requests
 
-torch = pytest.importorskip("torch", reason="the hf backend needs torch (pip install 'aibench[hf]')")
-transformers = pytest.importorskip("transformers", reason="the hf backend needs transformers")
+from aibench.models.hf import HFModel
+from aibench.types import CompletionKind
 
-from aibench.models.hf import HFModel  # noqa: E402
-from aibench.types import CompletionKind  # noqa: E402
+HF_AVAILABLE = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers", "tokenizers"))
+pytestmark = requires("hf", HF_AVAILABLE, how="pip install torch==2.13.0 && pip install -e '.[hf]'")
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +25,24 @@ def tiny_model_dir(tmp_path_factory):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator([p.prompt for p in humaneval_problems(40)], trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
-                                   pad_token="<|endoftext|>")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     fast.save_pretrained(path)
+    import torch
+
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(fast), n_positions=1024, n_embd=32, n_layer=2, n_head=2,
-                        bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id)
+    config = GPT2Config(
+        vocab_size=len(fast),
+        n_positions=1024,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=fast.eos_token_id,
+        eos_token_id=fast.eos_token_id,
+    )
     GPT2LMHeadModel(config).save_pretrained(path)
     return str(path)
 
@@ -43,10 +55,12 @@ def hf(path, **kw) -> HFModel:
 
 def test_greedy_batched_generation_matches_unbatched(tiny_model_dir, problems):
     reqs = make_requests(problems[:4])
-    batched = {c.request.key: c for c in hf(tiny_model_dir, temperature=0, batch_size=4,
-                                            use_stop_words=False).generate(reqs)}
-    single = {c.request.key: c for c in hf(tiny_model_dir, temperature=0, batch_size=1,
-                                           use_stop_words=False).generate(reqs)}
+    batched = {
+        c.request.key: c for c in hf(tiny_model_dir, temperature=0, batch_size=4, use_stop_words=False).generate(reqs)
+    }
+    single = {
+        c.request.key: c for c in hf(tiny_model_dir, temperature=0, batch_size=1, use_stop_words=False).generate(reqs)
+    }
     assert len(batched) == 4
     for k, c in batched.items():
         assert c.error is None and c.kind is CompletionKind.COMPLETION
@@ -59,8 +73,7 @@ def test_stop_words_stop_generation_and_cut_the_text(tiny_model_dir, problems):
     free = next(iter(hf(tiny_model_dir, temperature=0, max_tokens=30, use_stop_words=False).generate(req)))
     assert free.finish_reason == "length" and len(free.text) > 6
     stop = free.text[4:7]  # a string the model is known to produce
-    out = next(iter(hf(tiny_model_dir, temperature=0, max_tokens=30, use_stop_words=False,
-                       stop=[stop]).generate(req)))
+    out = next(iter(hf(tiny_model_dir, temperature=0, max_tokens=30, use_stop_words=False, stop=[stop]).generate(req)))
     assert out.finish_reason == "stop"
     assert out.text == free.text[: free.text.find(stop)]
     assert out.usage["completion_tokens"] < 30
@@ -68,17 +81,27 @@ def test_stop_words_stop_generation_and_cut_the_text(tiny_model_dir, problems):
 
 def test_sampling_seeds_and_params(tiny_model_dir, problems):
     m = hf(tiny_model_dir, temperature=1.0, top_p=0.9, top_k=50, batch_size=1, use_stop_words=False)
-    assert m.gen_kwargs() == {"max_new_tokens": 12, "do_sample": True, "temperature": 1.0,
-                              "top_p": 0.9, "top_k": 50}
+    assert m.gen_kwargs() == {"max_new_tokens": 12, "do_sample": True, "temperature": 1.0, "top_p": 0.9, "top_k": 50}
     reqs = make_requests(problems[:1], n=4)
     a = [c.text for c in sorted(m.generate(reqs), key=lambda c: c.request.sample_index)]
-    b = [c.text for c in sorted(hf(tiny_model_dir, temperature=1.0, top_p=0.9, top_k=50, batch_size=1,
-                                   use_stop_words=False).generate(reqs), key=lambda c: c.request.sample_index)]
+    b = [
+        c.text
+        for c in sorted(
+            hf(tiny_model_dir, temperature=1.0, top_p=0.9, top_k=50, batch_size=1, use_stop_words=False).generate(reqs),
+            key=lambda c: c.request.sample_index,
+        )
+    ]
     assert a == b  # same per-sample seeds, same samples
     assert len(set(a)) > 1  # and the samples differ from each other
-    c = [c.text for c in sorted(hf(tiny_model_dir, temperature=1.0, top_p=0.9, top_k=50, batch_size=1,
-                                   seed=123, use_stop_words=False).generate(reqs),
-                                key=lambda c: c.request.sample_index)]
+    c = [
+        c.text
+        for c in sorted(
+            hf(
+                tiny_model_dir, temperature=1.0, top_p=0.9, top_k=50, batch_size=1, seed=123, use_stop_words=False
+            ).generate(reqs),
+            key=lambda c: c.request.sample_index,
+        )
+    ]
     assert c != a
 
 

@@ -1,0 +1,42 @@
+"""Helpers shared by test modules anywhere under tests/ (tests/ is on pytest's pythonpath):
+``requires`` marks for tests needing an optional extra, ``check_run`` for subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+# Tests that need an optional extra (torch/transformers, a Docker daemon, the real bigcode_eval
+# package, ...) are marked ``extra``. The README's plain `pytest` skips them with a reason naming
+# the install step (shown by -ra). `.ci/run` installs the extras and then runs
+# `AIBENCH_REQUIRE_EXTRAS=1 pytest -m extra`, where a missing extra is a failure, never a skip.
+REQUIRE_EXTRAS = os.environ.get("AIBENCH_REQUIRE_EXTRAS") == "1"
+
+
+def requires(extra: str, available: bool, how: str):
+    """Marks for a test (or a module's ``pytestmark``) that needs ``extra``.
+
+    ``available``: whether it is usable here; ``how``: the one-line install step for the reason.
+    """
+    marks = [pytest.mark.extra]
+    if not available:
+        reason = f"needs the {extra} extra: {how}"
+        if REQUIRE_EXTRAS:  # CI installed the extras: missing means broken set-up, not a skip
+            marks += [pytest.mark.aibench_missing_extra(reason), pytest.mark.usefixtures("_fail_missing_extra")]
+        else:
+            marks.append(pytest.mark.skip(reason=reason))
+    return marks
+
+
+def check_run(cmd, **kw) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd)`` that must succeed; a failure shows the command's own output."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    proc = subprocess.run([str(c) for c in cmd], **kw)
+    assert proc.returncode == 0, (
+        f"command failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n"
+        f"--- stdout ---\n{(proc.stdout or '')[-4000:]}\n--- stderr ---\n{(proc.stderr or '')[-4000:]}"
+    )
+    return proc
