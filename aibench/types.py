@@ -102,6 +102,10 @@ class Program:
     entry_point: str | None = None
     # Optional separately-runnable test cases (e.g. MBPP assert statements) for per-test detail.
     test_cases: tuple[str, ...] = ()
+    # Trusted code the tests may call besides the candidate (HumanEval: the task's prompt, which
+    # defines helpers such as ``encode_cyclic``). The split-process judge takes these from here,
+    # never from the candidate program.
+    prelude: str = ""
 
     @property
     def source(self) -> str:

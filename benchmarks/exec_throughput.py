@@ -182,7 +182,7 @@ class TreeRSS(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        from aibench.sandboxes._isolation import descendants
+        from aibench.sandboxes.isolation import descendants
 
         me = os.getpid()
         while not self._halt.is_set():

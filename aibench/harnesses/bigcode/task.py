@@ -112,6 +112,7 @@ class Task(ABC):
             sample_index=sample_index,
             entry_point=problem.entry_point,
             test_cases=tuple(problem.metadata.get("test_cases", ())),
+            prelude=problem.prompt,
         )
 
     def describe(self) -> dict[str, Any]:

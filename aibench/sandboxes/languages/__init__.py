@@ -38,15 +38,26 @@ class LanguageRunner(Protocol):
 _MODULES = {
     "python": "aibench.sandboxes.languages.python",
 }
+# split-process judges (``sandbox.judge=isolated``): tests in a trusted process, the program in
+# the sandboxed one, every call across a data-only pipe
+_ISOLATED = {
+    "python": "aibench.sandboxes.languages.python_judge",
+}
 
 
 def supported() -> list[str]:
     return sorted(_MODULES)
 
 
-def get_runner(language: str) -> LanguageRunner:
+def supported_isolated() -> list[str]:
+    return sorted(_ISOLATED)
+
+
+def get_runner(language: str, judge: str = "inprocess") -> LanguageRunner:
+    table = _ISOLATED if judge == "isolated" else _MODULES
     try:
-        mod = _MODULES[language]
+        mod = table[language]
     except KeyError:
-        raise KeyError(f"no local runner for language {language!r} (have: {', '.join(supported())})") from None
+        kind = "isolated judge" if judge == "isolated" else "local runner"
+        raise KeyError(f"no {kind} for language {language!r} (have: {', '.join(sorted(table))})") from None
     return importlib.import_module(mod).RUNNER

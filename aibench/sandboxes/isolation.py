@@ -13,6 +13,7 @@ import os
 import signal
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -25,8 +26,10 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -74,6 +77,30 @@ def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
 
 def set_subreaper() -> bool:
     return prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+
+
+def set_nondumpable() -> bool:
+    """No other process of the same uid may open our /proc/<pid>/fd, mem, environ, or ptrace us.
+    Reset by execve and uid changes: call it after those."""
+    return prctl(PR_SET_DUMPABLE, 0) == 0
+
+
+def umount(target: str, flags: int = MNT_DETACH) -> None:
+    _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    nr = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
+    if nr is None:
+        raise OSError(38, "pivot_root: unknown syscall number on this architecture")
+    _check(_libc.syscall(ctypes.c_long(nr), new_root.encode(), put_old.encode()), "pivot_root")
+
+
+def become(uid: int, gid: int) -> None:
+    """Switch to an unprivileged uid/gid for good (clears every capability of a root process)."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
 
 
 class _CapHeader(ctypes.Structure):
@@ -183,48 +210,53 @@ def reap_all() -> None:
             return
 
 
-def cgroup_v1_pids_root() -> str | None:
-    for path in ("/sys/fs/cgroup/pids",):
-        if os.path.isfile(os.path.join(path, "cgroup.procs")):
-            return path
-    return None
+def remove_tree(path: str, max_entries: int = 10_000_000) -> None:
+    """Remove a directory tree without recursion and with two open fds at most, however deep a
+    sample nested it (``shutil.rmtree`` hits RecursionError, deep fd stacks hit RLIMIT_NOFILE and
+    long paths hit PATH_MAX): sub-directories are flattened into the top directory by rename,
+    files unlinked, empty directories removed; symlinks are never followed."""
+    import secrets
 
-
-def setup_pids_cgroup(name: str, max_pids: int) -> tuple[int | None, str | None, str]:
-    """Create a pids cgroup (v1 or v2) limited to ``max_pids``. Returns (fd of cgroup.procs open
-    for writing, cgroup dir, reason-if-not)."""
-    candidates = []
-    v1 = cgroup_v1_pids_root()
-    if v1:
-        candidates.append(v1)
-    if os.path.isfile("/sys/fs/cgroup/cgroup.controllers"):
+    try:
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
         try:
-            with open("/sys/fs/cgroup/cgroup.controllers") as f:
-                if "pids" in f.read().split():
-                    candidates.append("/sys/fs/cgroup")
+            os.unlink(path)
         except OSError:
             pass
-    last = "no pids cgroup controller mounted"
-    for root in candidates:
-        d = os.path.join(root, name)
-        try:
-            os.makedirs(d, exist_ok=True)
-            with open(os.path.join(d, "pids.max"), "w") as f:
-                f.write(str(max_pids))
-            fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-            return fd, d, ""
-        except OSError as e:
-            last = f"cannot create pids cgroup under {root}: {e.strerror or e}"
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-    return None, None, last
-
-
-def remove_cgroup(d: str | None) -> None:
-    if d:
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
+        return
+    tag, n = secrets.token_hex(6), 0
+    try:
+        while n < max_entries:
+            with os.scandir(top) as it:
+                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            if not entries:
+                break
+            for name, is_dir in entries:
+                n += 1
+                try:
+                    if not is_dir:
+                        os.unlink(name, dir_fd=top)
+                        continue
+                    try:
+                        os.rmdir(name, dir_fd=top)
+                        continue
+                    except OSError:
+                        pass
+                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+                    try:
+                        with os.scandir(sub) as it:
+                            for e in it:
+                                n += 1
+                                os.rename(e.name, f".rm-{tag}-{n}", src_dir_fd=sub, dst_dir_fd=top)
+                    finally:
+                        os.close(sub)
+                    os.rmdir(name, dir_fd=top)
+                except OSError:
+                    continue
+    finally:
+        os.close(top)
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass

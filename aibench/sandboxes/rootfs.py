@@ -1,0 +1,102 @@
+"""The minimal, read-only mount tree a worker's samples see.
+
+Built once per worker, in its private mount namespace: a fresh tmpfs becomes ``/`` (pivot_root)
+and holds only read-only bind mounts of what programs need to run - the system's ``/usr`` (and
+the ``/bin``, ``/lib*`` links into it), ``/etc``, the Python installation and its import path, and
+any configured extra paths - plus a tiny ``/dev`` (null, zero, full, random, urandom), a ``/proc``
+(replaced by a fresh one per sample) and an empty ``/tmp`` (each sample mounts its own tmpfs
+there). Everything else - ``/root``, ``/home``, ``/run`` and ``/var`` with their daemon sockets
+(docker, containerd, dbus), other users' files, the host's ``/tmp`` and ``/dev/shm``, ``/sys`` -
+is simply not there.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from aibench.sandboxes import isolation as iso
+
+SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+_RO = iso.MS_BIND | iso.MS_REMOUNT | iso.MS_RDONLY | iso.MS_NOSUID | iso.MS_NODEV
+# where the new root is mounted before pivot_root: any existing directory that holds no source
+_STAGING = ("/mnt", "/media", "/srv", "/run", "/opt", "/tmp")
+
+
+def python_paths() -> list[str]:
+    """The interpreter's installation and every directory on its import path."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    return sorted(paths)
+
+
+def sources(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Real paths to bind, outermost first, without any that lie inside another."""
+    out: list[str] = []
+    for p in sorted({os.path.realpath(p) for p in (*python_paths(), *extra)}):
+        if os.path.isdir(p) and not any(p == q or p.startswith(q.rstrip("/") + "/") for q in out):
+            out.append(p)
+    return out
+
+
+def build(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Pivot into the minimal tree (caller is in a fresh private mount namespace). Returns the
+    paths made visible."""
+    binds = sources([*(p for p in SYSTEM if os.path.isdir(p) and not os.path.islink(p)), *extra])
+    links = {p: os.readlink(p) for p in SYSTEM if os.path.islink(p)}
+    staging = next(s for s in _STAGING if os.path.isdir(s) and not any(
+        b == s or b.startswith(s + "/") or s.startswith(b.rstrip("/") + "/") for b in binds))
+    iso.mount("tmpfs", staging, "tmpfs", iso.MS_NOSUID, "size=4m,mode=0755")
+    root = staging
+    for src in binds:
+        dst = root + src
+        os.makedirs(dst, 0o755, exist_ok=True)
+        iso.mount(src, dst, None, iso.MS_BIND | iso.MS_REC)
+        iso.mount("none", dst, None, _RO | _kept_flags(src))
+    for path, target in links.items():
+        if not os.path.lexists(root + path):
+            os.symlink(target, root + path)
+    _devices(root)
+    os.makedirs(root + "/tmp", 0o755, exist_ok=True)
+    os.makedirs(root + "/proc", 0o555, exist_ok=True)
+    try:  # the worker's own view; each sample mounts a fresh one for its pid namespace on top
+        iso.mount("proc", root + "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
+    except OSError:  # user namespace without its own pid namespace: the host's, read-only
+        iso.mount("/proc", root + "/proc", None, iso.MS_BIND | iso.MS_REC)
+    os.makedirs(root + "/.old", 0o700)
+    os.chdir(root)
+    iso.pivot_root(".", ".old")
+    os.chdir("/")
+    iso.umount("/.old")
+    os.rmdir("/.old")
+    iso.mount("none", "/", None, iso.MS_REMOUNT | iso.MS_RDONLY | iso.MS_NOSUID)
+    return [*binds, *links]
+
+
+def _kept_flags(path: str) -> int:
+    """A read-only remount must keep the locked flags of the source (nosuid/nodev/noexec), or the
+    kernel refuses it inside a user namespace."""
+    st = os.statvfs(path)
+    flags = 0
+    if st.f_flag & os.ST_NOEXEC:
+        flags |= iso.MS_NOEXEC
+    return flags
+
+
+def _devices(root: str) -> None:
+    dev = root + "/dev"
+    os.makedirs(dev, 0o755)
+    iso.mount("tmpfs", dev, "tmpfs", iso.MS_NOSUID, "size=64k,mode=0755")
+    for name in DEVICES:
+        node = f"{dev}/{name}"
+        with open(node, "w"):
+            pass
+        iso.mount(f"/dev/{name}", node, None, iso.MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{dev}/{name}")
+    os.makedirs(dev + "/shm", 0o755)
+    # POSIX shared memory: a tiny tmpfs nobody but root may write (SysV IPC has its own namespace)
+    iso.mount("tmpfs", dev + "/shm", "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, "size=64k,mode=0555")
+    iso.mount("none", dev, None, iso.MS_REMOUNT | iso.MS_RDONLY | iso.MS_NOSUID, "size=64k,mode=0755")

@@ -1,0 +1,367 @@
+"""The per-worker fork server ("zygote").
+
+``LocalSandbox`` starts one per worker (``python -I``, scrubbed env, own session); ``DockerSandbox``
+starts the same one inside each warm container. It sets up what all its samples share once - a
+user namespace when not root, a new network namespace, pids and memory cgroups, a private mount
+namespace pivoted into a minimal read-only tree (``rootfs.py``), an empty capability bounding set
+- pre-imports the language runners, makes itself non-dumpable, then forks one fresh sample process
+per request (``sample.py``) and watches it (``_monitor``): wall clock, output (drained; only the
+tail is kept), the untrusted result pipe (``protocol.ResultReader``), the setup pipe. The sample is
+always killed and reaped, whatever happened; the status is decided in ``verdict.py``.
+
+Every step degrades: what could not be enforced here is said in the isolation report that goes
+into the run manifest. Protocol with the parent: ``protocol.read_msg``/``write_msg`` on fds 0/1.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import secrets
+import select
+import signal
+import tempfile
+import time
+from typing import Any
+
+from aibench.sandboxes import cgroups, rootfs, sample, seccomp
+from aibench.sandboxes import isolation as iso
+from aibench.sandboxes.protocol import ResultReader, read_msg, write_msg
+from aibench.sandboxes.verdict import Outcome, decide
+
+SETUP_GRACE_S = 5.0
+
+
+class Zygote:
+    def __init__(self, cfg: dict[str, Any]):
+        self.cfg = cfg
+        self.report: dict[str, Any] = {}
+        self.pidns_fd: int | None = None
+        self.cgroups: list[cgroups.Group] = []
+        self.pids: cgroups.Group | None = None
+        self.memory: cgroups.Group | None = None
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.userns = False
+        self.per_sample_mounts = False
+        self.ipc_ns = False
+        self.sample_uid: int | None = None
+        self.drop_capabilities = bool(cfg.get("drop_capabilities", True))
+        self.bounding_dropped = False
+        self.use_seccomp = False
+        self.runners: dict[str, Any] = {}
+
+    def setup(self) -> dict[str, Any]:
+        from aibench.sandboxes import languages
+
+        rep = self.report
+        rep["zygote_pid"] = os.getpid()
+        rep["uid"] = os.getuid()
+        iso.set_subreaper()
+        if os.geteuid() != 0:
+            self._step("user_namespace", lambda: "uid %d mapped to root of a new user namespace" % self._userns())
+        if self.cfg.get("network", False):
+            rep["network"] = {"enforced": False, "why_not": "network=true in config"}
+        else:
+            self._step("network", lambda: iso.unshare(iso.CLONE_NEWNET) or "new network namespace (no interfaces up)")
+        self._step("process_limit", self._pids_cgroup)
+        self._step("memory_cgroup", self._memory_cgroup)
+        rep["cgroup_dirs"] = [g.dir for g in self.cgroups]
+        if self.cfg.get("isolate_filesystem", True):
+            self._step("filesystem", self._filesystem)
+        else:
+            rep["filesystem"] = {"enforced": False, "why_not": "isolate_filesystem=false in config"}
+        if self.cfg.get("pid_namespace", True):
+            self._step("pid_namespace", self._pid_namespace)
+        else:
+            rep["pid_namespace"] = {"enforced": False, "why_not": "pid_namespace=false in config"}
+        self._step("ipc_namespace", lambda: self._probe_ipc() or "new IPC namespace per sample")
+        if self.drop_capabilities:
+            self.bounding_dropped = iso.drop_bounding_set()
+        rep["capabilities"] = {"dropped": self.drop_capabilities, "bounding_set_emptied": self.bounding_dropped}
+        if os.geteuid() == 0 and not self.userns and self.cfg.get("sample_uid") is not None:
+            self.sample_uid = int(self.cfg["sample_uid"])
+            rep["sample_uid"] = {"enforced": True, "how": f"samples run as uid/gid {self.sample_uid}, no capabilities"}
+        else:
+            rep["sample_uid"] = {"enforced": False, "why_not": "not root: samples keep this process's uid "
+                                 "(non-dumpable, so other processes of the uid cannot open their /proc entries)"}
+        self.use_seccomp = bool(self.cfg.get("seccomp", True)) and seccomp.build_program() is not None
+        rep["seccomp"] = seccomp.describe() if self.use_seccomp else {"enforced": False, "why_not": "disabled"}
+        self.runners = {name: languages.get_runner(name) for name in languages.supported()}
+        self.judges = {}
+        for name in languages.supported_isolated():
+            try:
+                self.judges[name] = languages.get_runner(name, judge="isolated")
+            except Exception as e:  # noqa: BLE001 - reported per request as a sandbox error
+                rep.setdefault("judge_unavailable", {})[name] = str(e)
+        iso.set_nondumpable()
+        rep["fork_server_nondumpable"] = True
+        return rep
+
+    def _step(self, key: str, fn) -> None:
+        try:
+            self.report[key] = {"enforced": True, "how": fn()}
+        except OSError as e:
+            self.report[key] = {"enforced": False, "why_not": str(e.strerror or e)}
+
+    def _userns(self) -> int:
+        uid, _gid = iso.enter_user_namespace()
+        self.userns = True
+        return uid
+
+    def _pids_cgroup(self) -> str:
+        self.pids = cgroups.pids_group(f"aibench-{os.getpid()}", int(self.cfg["max_processes"]) + 2)
+        self.cgroups.append(self.pids)
+        return f"pids cgroup {self.pids.dir} (pids.max={int(self.cfg['max_processes']) + 2})"
+
+    def _memory_cgroup(self) -> str:
+        limit = int(self.cfg["memory_bytes"])
+        self.memory = cgroups.memory_group(f"aibench-{os.getpid()}", limit)
+        self.cgroups.append(self.memory)
+        return f"memory cgroup {self.memory.dir}: all processes of a sample together <= {limit} bytes, no swap"
+
+    def _filesystem(self) -> str:
+        iso.unshare(iso.CLONE_NEWNS)
+        iso.mount("none", "/", None, iso.MS_REC | iso.MS_PRIVATE)
+        import sys
+
+        import aibench
+
+        pkg = os.path.dirname(os.path.abspath(aibench.__file__))
+        parent = os.path.dirname(pkg)
+        if os.path.basename(parent) not in ("site-packages", "dist-packages"):  # a checkout: only the package
+            sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != os.path.realpath(parent)]
+        extra = [*self.cfg.get("extra_paths", ()), pkg]
+        visible = rootfs.build(extra)
+        self.per_sample_mounts = True
+        os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp", "PWD": "/tmp"})
+        tempfile.tempdir = "/tmp"
+        self.report["visible_paths"] = visible
+        return ("private mount namespace pivoted into a minimal read-only tree (no /root, /home, /run, /var, "
+                "/sys or host /tmp: no daemon sockets); per sample a fresh tmpfs /tmp and a fresh /proc")
+
+    def _pid_namespace(self) -> str:
+        self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._new_pidns()
+        except OSError:
+            os.close(self.pidns_fd)
+            self.pidns_fd = None
+            raise
+        return "new pid namespace per sample; its init exits after the program, so the kernel kills every descendant"
+
+    def _probe_ipc(self) -> None:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                iso.unshare(iso.CLONE_NEWIPC)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                os._exit(1)
+        _, st = os.waitpid(pid, 0)
+        if not (os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0):
+            raise OSError("unshare(CLONE_NEWIPC) unavailable")
+        self.ipc_ns = True
+
+    def _new_pidns(self) -> None:
+        iso.setns(self.pidns_fd, iso.CLONE_NEWPID)  # back to our own ns for children ...
+        iso.unshare(iso.CLONE_NEWPID)  # ... then a fresh one: the next fork is its init
+
+    def pids_stat_fd(self) -> int | None:
+        return self.pids.stat_fds.get("pids.current") if self.pids else None
+
+    # ------------------------------------------------------------------------- one sample
+    def run(self, req: dict[str, Any]) -> dict[str, Any]:
+        isolated = req.get("judge") == "isolated"
+        runner = (self.judges if isolated else self.runners).get(req["language"])
+        if runner is None:
+            return error_result(req, f"no {'isolated judge' if isolated else 'runner'} for language {req['language']!r}")
+        getattr(runner, "prepare", lambda r: None)(req)  # trusted, cached per task, before fork
+        nonce = secrets.token_hex(16)
+        fds: dict[str, Any] = {}
+        out_r, fds["out_w"] = os.pipe()
+        err_r, fds["err_w"] = os.pipe()
+        res_r, fds["res_w"] = os.pipe()
+        setup_r, fds["setup_w"] = os.pipe()
+        mine = (out_r, err_r, res_r, setup_r)
+        try:
+            if self.pidns_fd is not None:
+                self._new_pidns()
+            fds["workdir"] = "/tmp" if self.per_sample_mounts else self._mkdtemp()
+        except OSError as e:
+            for fd in (*mine, fds["out_w"], fds["err_w"], fds["res_w"], fds["setup_w"]):
+                os.close(fd)
+            return error_result(req, f"cannot prepare the sample: {e}")
+        if self.memory is not None:
+            cgroups.memory_reset_peak(self.memory)
+        ooms = cgroups.memory_oom_kills(self.memory) if self.memory is not None else 0
+        o = Outcome(limits=req["limits"], nonce=nonce, started=time.monotonic())
+        pid = os.fork()
+        if pid == 0:
+            for fd in mine:
+                os.close(fd)
+            sample.main(self, runner, req, fds, nonce)  # never returns
+        for key in ("out_w", "err_w", "res_w", "setup_w"):
+            os.close(fds[key])
+        try:
+            self._monitor(pid, o, out_r, err_r, res_r, setup_r)
+        finally:
+            if o.wait_status is None:  # always killed and reaped, whatever happened above
+                o.strays += iso.kill_tree(pid)
+                _, o.wait_status, o.rusage = os.wait4(pid, 0)
+            if self.pidns_fd is None:
+                o.strays += iso.kill_tree(os.getpid(), include_root=False)  # orphans re-parented to us
+            iso.reap_all()
+            for fd in mine:
+                os.close(fd)
+            if not self.per_sample_mounts:
+                iso.remove_tree(fds["workdir"])
+        if self.memory is not None:
+            o.memory_peak = cgroups.memory_peak(self.memory)
+            o.oom_kills = cgroups.memory_oom_kills(self.memory) - ooms
+        return decide(req["id"], o)
+
+    def _mkdtemp(self) -> str:
+        d = tempfile.mkdtemp(prefix="aibench-s")
+        if self.sample_uid is not None:
+            os.chown(d, self.sample_uid, self.sample_uid)
+        return d
+
+    def _monitor(self, pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int) -> None:
+        lim = o.limits
+        tail = int(lim["tail_bytes"])
+        timeout = float(lim["timeout_s"])
+        tails = {out_r: bytearray(), err_r: bytearray()}
+        reader = ResultReader()
+        setup = bytearray()
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        poller = select.poll()
+        open_fds = {out_r, err_r, res_r, setup_r}
+        for fd in open_fds:
+            poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
+        deadline = o.started + timeout + float(self.cfg.get("setup_grace_s", SETUP_GRACE_S))
+        started = False
+        try:
+            while open_fds or o.wait_status is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    if o.wait_status is None:
+                        o.killed = "timeout"
+                    break
+                wait_ms = max(1, int((deadline - now) * 1000) + 1)
+                events = poller.poll(wait_ms if pidfd is not None else min(wait_ms, 10))
+                if o.wait_status is None and (pidfd is None or any(fd == pidfd for fd, _ in events)):
+                    wpid, st, ru = os.wait4(pid, os.WNOHANG)
+                    if wpid == pid:
+                        o.wait_status, o.rusage = st, ru
+                        if pidfd is not None:
+                            poller.unregister(pidfd)
+                        deadline = min(deadline, time.monotonic() + 0.3)  # strays holding pipes: short grace
+                for fd, _ev in events:
+                    if fd == pidfd or fd not in open_fds:
+                        continue
+                    try:
+                        data = os.read(fd, 65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        poller.unregister(fd)
+                        open_fds.discard(fd)
+                    elif fd == res_r:
+                        reader.feed(data)
+                        if not started and any(m["kind"] == "start" and m.get("nonce") == o.nonce
+                                               for m in reader.messages):
+                            started = True
+                            o.started = time.monotonic()
+                            deadline = o.started + timeout
+                        if reader.overflow:
+                            o.killed = "channel"
+                    elif fd == setup_r:
+                        setup += data[:512]
+                    else:  # output: drained, only the tail kept; a flood only burns its own time
+                        o.total_output += len(data)
+                        b = tails[fd]
+                        b += data
+                        if len(b) > 2 * tail:
+                            del b[: len(b) - tail]
+                if o.killed:
+                    break
+        finally:
+            o.ended = time.monotonic()
+            if pidfd is not None:
+                os.close(pidfd)
+        o.stdout_tail, o.stderr_tail = bytes(tails[out_r][-tail:]), bytes(tails[err_r][-tail:])
+        o.messages, o.garbage_lines, o.channel_overflow = reader.messages, reader.garbage, reader.overflow
+        if setup != b"ok":
+            if setup.startswith(b"error: "):
+                o.setup_error = setup[7:].decode("utf-8", "replace")
+            elif o.killed != "timeout" or not setup:
+                o.setup_error = "the sample process ended before its setup completed" if not setup else \
+                    "garbled setup report"
+
+
+def error_result(req, error: str) -> dict[str, Any]:
+    return {"id": req["id"], "status": "sandbox_error", "exit_code": None, "duration": 0.0,
+            "stdout_tail": "", "stderr_tail": "", "error": error[:300], "detail": {}}
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tears us down
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Keep the protocol off fds 0/1 so samples never inherit them by accident.
+    inp, outp = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    cfg = read_msg(inp)
+    if cfg is None:
+        return
+    z = Zygote(cfg)
+    report = z.setup()
+    gc.collect()
+    gc.freeze()  # keep the zygote's objects out of the samples' GC: fewer copy-on-write faults
+    write_msg(outp, {"kind": "ready", "isolation": report})
+    for req in requests(inp, outp):
+        try:
+            resp = z.run(req)
+        except Exception as e:  # noqa: BLE001 - never die on one request
+            resp = error_result(req, f"fork server error: {type(e).__name__}: {e}")
+        write_msg(outp, resp)
+
+
+def requests(inp: int, outp: int):
+    """Requests in order, minus cancelled ones. The parent cancels a request that waited behind a
+    long-running sample and was sent to another worker instead; the cancel arrives after the
+    request, so everything already in the pipe is read before the next sample starts. A skipped
+    request is answered ``{"id", "cancelled": True}``."""
+    queue: list[dict] = []
+    cancelled: set[int] = set()
+    eof = False
+    while True:
+        while not eof and (not queue or select.select([inp], [], [], 0)[0]):
+            msg = read_msg(inp)
+            if msg is None:
+                eof = True
+            else:
+                queue.append(msg)
+        cancelled.update(m["id"] for m in queue if m.get("kind") == "cancel")
+        queue = [m for m in queue if m.get("kind") != "cancel"]
+        if not queue:
+            if eof:
+                return
+            continue
+        msg = queue.pop(0)
+        if msg["id"] in cancelled:
+            cancelled.discard(msg["id"])
+            write_msg(outp, {"id": msg["id"], "cancelled": True})
+            continue
+        yield msg
+
+
+if __name__ == "__main__":
+    main()
