@@ -276,7 +276,7 @@ def test_no_state_shared_between_samples(sandbox):
 
 
 NEST = ("import os\nopen('f', 'w').write('x' * 1000)\nos.mkdir('d')\nos.chmod('d', 0)\n"
-        "for i in range(1500):\n    os.mkdir('a')\n    os.chdir('a')\n    open('f', 'w').write('x')\n")
+        "for i in range(1500):\n    os.mkdir('a')\n    os.chdir('a')\nopen('f', 'w').write('x')\n")
 EMPTY = "import os\nassert os.listdir(os.getcwd()) == [], os.listdir(os.getcwd())\n"
 
 
@@ -285,8 +285,8 @@ def test_temp_dir_removed_even_1500_levels_deep(isolate_filesystem):
     """Each sample starts in an empty temp dir, whatever the last one left (a 1500-level tree made
     the recursive cleanup raise RecursionError and broke the worker)."""
     with LocalSandbox(isolate_filesystem=isolate_filesystem) as sb:
-        got = dict(sb.execute_many([(i, prog((NEST if i % 2 == 0 else EMPTY) + GOOD_INC)) for i in range(6)],
-                                   workers=1))
+        got = dict(sb.execute_many([(i, prog((NEST if i % 2 == 0 else EMPTY) + GOOD_INC, timeout=15.0))
+                                    for i in range(6)], workers=1))
         assert all(v.status is Status.PASSED for v in got.values()), {k: v.error for k, v in got.items()}
     assert_clean()
 

@@ -92,14 +92,15 @@ def _guard_check_calls(body: list[ast.stmt], entry_point: str | None) -> None:
                     call.args[i] = ast.fix_missing_locations(ast.copy_location(new, arg))
 
 
-def _instrument(body: list[ast.stmt], entry_point: str | None) -> list[ast.stmt]:
+def _instrument(body: list[ast.stmt], entry_point: str | None) -> tuple[list[ast.stmt], int]:
+    """The instrumented test statements and how many asserts they contain."""
     inst = _Instrument(entry_point)
     out: list[ast.stmt] = []
     for stmt in body:
         r = inst.visit(stmt)
         out.extend(r if isinstance(r, list) else [r])
     _guard_check_calls(out, entry_point)
-    return out
+    return out, inst.asserts
 
 
 def _shift_lines(co, offset: int):
@@ -197,6 +198,36 @@ def _make_dict_version():
 
 
 _dict_version = _make_dict_version()
+
+# Library modules whose classes an honest solution may return (imported here, in the fork server).
+_PRELOADED = ("collections", "fractions", "decimal", "datetime", "array", "heapq", "itertools", "functools",
+              "string", "re", "math", "statistics", "typing", "enum", "dataclasses")
+_UNTRUSTED_MODULES = ("unittest", "aibench", "__main__", "builtins")
+
+
+def _library_classes() -> frozenset:
+    """Every class defined by an already-imported library module, captured by identity before any
+    program runs: a value's class is trusted only if it is one of these objects. A class made by
+    the program is not, whatever its ``__module__``/``__qualname__`` claim, nor is anything of
+    ``unittest.mock`` (``mock.ANY`` equals everything)."""
+    import importlib
+
+    for name in _PRELOADED:
+        importlib.import_module(name)
+    out = set()
+    for modname, mod in list(sys.modules.items()):
+        if mod is None or modname.split(".")[0] in _UNTRUSTED_MODULES:
+            continue
+        for obj in list(getattr(mod, "__dict__", {}).values()):
+            if isinstance(obj, type) and obj.__flags__ & _HEAPTYPE and getattr(obj, "__module__", None) == modname:
+                out.add(obj)
+    return frozenset(out)
+
+
+_LIBRARY_CLASSES = _library_classes()
+_TYPE_FLAGS = type.__dict__["__flags__"].__get__
+_TYPE_MRO = type.__dict__["__mro__"].__get__
+_TYPE_DICT = type.__dict__["__dict__"].__get__
 _BUILTINS_SNAPSHOT = dict(builtins.__dict__)
 
 
@@ -225,7 +256,8 @@ class PythonRunner:
         snapshot = _BUILTINS_SNAPSHOT  # taken in the fork server: no per-sample copy
         version = _dict_version
         intact_version = version(bdict)
-        modules = sys.modules
+        library = _LIBRARY_CLASSES
+        _flags, _mro, _cdict = _TYPE_FLAGS, _TYPE_MRO, _TYPE_DICT
         state = {"passed_asserts": 0, "tainted": None}
 
         def builtins_intact() -> bool:
@@ -237,38 +269,35 @@ class PythonRunner:
                     return False
             return True
 
-        def trusted(value, budget=[0]) -> bool:  # noqa: B006 - budget reset by caller
+        def trusted(value) -> bool:
+            """No value inside ``value`` is of a class that was made to lie about equality.
+            Class facts are read through ``type``'s own descriptors (a metaclass cannot fake them);
+            shared or cyclic containers are visited once."""
             stack = [value]
-            seen = 0
+            seen: set[int] = set()
             while stack:
                 v = stack.pop()
-                seen += 1
-                if seen > 20000:
-                    return True
                 t = _type(v)
                 if t in _ATOMS:
                     continue
                 if t in _CONTAINERS:
+                    if id(v) in seen:
+                        continue
+                    seen.add(id(v))
                     if t is dict:
                         stack.extend(v.keys())
                         stack.extend(v.values())
                     else:
                         stack.extend(v)
                     continue
-                if not (t.__flags__ & _HEAPTYPE):
+                if not (_flags(t) & _HEAPTYPE) and _type(t) is type:
                     continue  # C types (builtins, numpy scalars, ...) cannot be defined by the program
-                modname = _getattr(t, "__module__", None)
-                mod = modules.get(modname) if _isinstance(modname, str) else None
-                if mod is not None and modname not in ("builtins", "__main__"):
-                    obj = mod
-                    for part in str(t.__qualname__).split("."):
-                        obj = _getattr(obj, part, None)
-                    if obj is t and _getattr(mod, "__spec__", None) is not None:
-                        continue  # an importable library class (fractions.Fraction, ...)
-                for klass in t.__mro__:
-                    if klass is object or not (klass.__flags__ & _HEAPTYPE):
+                if t in library:
+                    continue  # a library class that existed before the program ran (by identity)
+                for klass in _mro(t):
+                    if klass is object or not (_flags(klass) & _HEAPTYPE):
                         continue
-                    for name in klass.__dict__:
+                    for name in _cdict(klass):
                         if name.startswith("__") and name.endswith("__") and name not in _HARMLESS:
                             state["tainted"] = f"untrusted value of program-defined class {t.__qualname__!s} (overrides {name})"
                             return False
@@ -328,9 +357,9 @@ class PythonRunner:
 
         g: dict[str, Any] = {}
         try:
-            head_code, tail_code = self._fast_compile(code, tests, entry_point, code_lines)
+            head_code, tail_code, n_asserts = self._fast_compile(code, tests, entry_point, code_lines)
             if head_code is None:
-                head_code, tail_code = self._full_compile(source, entry_point, code_lines)
+                head_code, tail_code, n_asserts = self._full_compile(source, entry_point, code_lines)
         except BaseException as exc:  # SyntaxError, RecursionError/MemoryError on absurd input
             channel.start()
             fail(exc, "compile")
@@ -358,6 +387,8 @@ class PythonRunner:
                 raise UntrustedValue(state["tainted"])
             if state["tainted"]:
                 raise UntrustedValue(state["tainted"])
+            if n_asserts and not state["passed_asserts"]:  # e.g. `check` replaced by a no-op
+                raise UntrustedValue("the tests contain asserts but none was executed")
         except BaseException as exc:  # noqa: BLE001
             fail(exc, "tests")
         else:
@@ -379,21 +410,22 @@ class PythonRunner:
             self._tail_cache.clear()
         try:
             tree = ast.parse(request["tests"], FILENAME)
-            body = _instrument(tree.body, request.get("entry_point"))
-            self._tail_cache[key] = compile(ast.Module(body=body, type_ignores=[]), FILENAME, "exec",
-                                            dont_inherit=True)
+            body, n_asserts = _instrument(tree.body, request.get("entry_point"))
+            self._tail_cache[key] = (compile(ast.Module(body=body, type_ignores=[]), FILENAME, "exec",
+                                             dont_inherit=True), n_asserts)
         except BaseException:  # noqa: BLE001 - not standalone: the sample takes the full path
             self._tail_cache[key] = None
 
     def _fast_compile(self, code, tests, entry_point, code_lines):
-        tail = self._tail_cache.get((tests, entry_point))
-        if tail is None:
-            return None, None
+        cached = self._tail_cache.get((tests, entry_point))
+        if cached is None:
+            return None, None, 0
+        tail, n_asserts = cached
         try:
             head = compile(code, FILENAME, "exec", dont_inherit=True)
         except SyntaxError:
-            return None, None
-        return head, _shift_lines(tail, code_lines)
+            return None, None, 0
+        return head, _shift_lines(tail, code_lines), n_asserts
 
     def _full_compile(self, source, entry_point, code_lines):
         tree = ast.parse(source, FILENAME)
@@ -404,9 +436,10 @@ class PythonRunner:
                 split = i
                 break
         head = ast.Module(body=body[:split], type_ignores=[])
-        tail = ast.Module(body=_instrument(body[split:], entry_point), type_ignores=[])
+        tail_body, n_asserts = _instrument(body[split:], entry_point)
+        tail = ast.Module(body=tail_body, type_ignores=[])
         return (compile(head, FILENAME, "exec", dont_inherit=True),
-                compile(tail, FILENAME, "exec", dont_inherit=True))
+                compile(tail, FILENAME, "exec", dont_inherit=True), n_asserts)
 
     def _extras(self, request: dict[str, Any], g: dict, channel, eq) -> None:
         """MBPP-style ``test_cases``: each assert run on its own after the verdict was sent
