@@ -187,6 +187,10 @@ class LocalSandbox(Sandbox):
         self.sample_uid = None if sample_uid is None else int(sample_uid)
         self.seccomp = bool(seccomp)
         self.extra_paths = [str(p) for p in (_plain(extra_paths) or ())]
+        for p in self.extra_paths:
+            if os.path.realpath(p) == "/tmp" or os.path.realpath(p).startswith("/tmp/"):
+                raise ValueError(f"sandbox.extra_paths: {p} is under /tmp, which every sample replaces with its "
+                                 "own empty tmpfs; use a directory elsewhere")
         self.limits = limits
         self.network = bool(network)
         self.isolate_filesystem = bool(isolate_filesystem)
