@@ -23,6 +23,9 @@ def main(cfg) -> None:
 def entry() -> None:
     try:
         if not fast_help(sys.argv[1:]):
+            from aibench.tracking.background import prestart
+
+            prestart(sys.argv[1:])
             main()
     except BrokenPipeError:  # e.g. `--help | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -7,11 +7,30 @@ message to a single line; ``HYDRA_FULL_ERROR=1`` still shows the full traceback.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 from typing import Any, Callable
 
 PREFIX = "aibench: error: "
+
+# routes to a model without a file of its own, offered when a model option is not found
+GROUP_HINTS = {
+    "model": (
+        "any pulled Ollama model: model=ollama/base model.name=<tag>; any OpenAI-compatible server: "
+        "model=openai/base model.name=<name> model.base_url=<url>; any Hugging Face model: "
+        "model=hf/base model.name=<hub id or path>"
+    ),
+}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Console log lines as aibench prints its own: ``aibench: warning: message`` (one line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage().strip().splitlines()
+        return f"aibench: {record.levelname.lower()}: {message[0] if message else ''}"
 
 
 def one_line(message: str) -> str:
@@ -24,7 +43,9 @@ def one_line(message: str) -> str:
         line = lines[i].rstrip()
         stripped = line.strip()
         i += 1
-        if not stripped or stripped.startswith(("Set the environment variable HYDRA_FULL_ERROR", "object_type=", "reference_type=")):
+        if not stripped or stripped.startswith(
+            ("Set the environment variable HYDRA_FULL_ERROR", "object_type=", "reference_type=")
+        ):
             continue
         if stripped.startswith("Config search path"):
             break
@@ -40,6 +61,45 @@ def one_line(message: str) -> str:
     return "; ".join(parts) if parts else message.strip()
 
 
+_OVERRIDE = re.compile(
+    r"Could not override '(?P<full>[\w.]+)'; To append to your config use \+\S+; "
+    r"Key '(?P<key>[^']+)' not in '(?P<schema>\w+)'"
+)
+_NOT_FOUND = re.compile(r"Could not find '(?P<option>[^']+)'; available options in '(?P<group>[\w/]+)': [^;]*")
+
+
+def group_choices(group: str) -> str:
+    """Every option of ``group`` in the config tree, nested groups included:
+    ``reference, replay, ollama/{base, codellama, ...}, openai/{...}``."""
+    tree = _group_options(_config_root())
+    parts = list(tree.get(group, []))
+    for sub, options in tree.items():
+        if sub.startswith(group + "/"):
+            parts.append(f"{sub[len(group) + 1 :]}/{{{', '.join(options)}}}")
+    return ", ".join(parts) or "none"
+
+
+def improve(message: str) -> str:
+    """Rewrite Hydra's one-line messages whose hint would fail or hide options:
+    ``To append to your config use +run.limt=5`` (the + form is rejected too) becomes the valid
+    keys; ``available options in 'model': reference, replay`` becomes the whole model tree."""
+    from aibench.config import SCHEMA_FIELDS, unknown_key_message
+
+    match = _OVERRIDE.search(message)
+    if match and match["schema"] in SCHEMA_FIELDS:
+        parent = match["full"].rsplit(".", 1)[0] if "." in match["full"] else match["full"]
+        text = unknown_key_message(parent, match["key"], SCHEMA_FIELDS[match["schema"]])
+        return message[: match.start()] + text + message[match.end() :]
+    match = _NOT_FOUND.search(message)
+    if match:
+        group = match["group"]
+        text = f"Could not find '{match['option']}'; options for {group}: {group_choices(group)}"
+        if group in GROUP_HINTS:
+            text += f"; {GROUP_HINTS[group]}"
+        return message[: match.start()] + text + message[match.end() :]
+    return message
+
+
 def report(exc: BaseException) -> None:
     text = str(exc)
     cause = exc.__cause__
@@ -47,7 +107,20 @@ def report(exc: BaseException) -> None:
         text = f"{text}\n{cause}"
     if not text.strip():
         text = type(exc).__name__
-    sys.stderr.write(PREFIX + one_line(text) + " (HYDRA_FULL_ERROR=1 shows the traceback)\n")
+    line = improve(one_line(text))
+    if os.environ.get("HYDRA_FULL_ERROR") != "1":
+        line += " (HYDRA_FULL_ERROR=1 shows the traceback)"
+    sys.stderr.write(PREFIX + line + "\n")
+
+
+def _config_root():
+    from importlib.resources import files
+    from pathlib import Path
+
+    from aibench.config import config_dir
+
+    where = config_dir()
+    return files(where[len("pkg://") :]) if where.startswith("pkg://") else Path(where)
 
 
 def _run_and_report(func: Callable[[], Any]) -> Any:
@@ -88,16 +161,12 @@ def fast_help(argv: list[str]) -> bool:
     takes over a second): the same content, composed once. Returns False if argv is not a help call."""
     if "--help" not in argv and "-h" not in argv:
         return False
-    from importlib.resources import files
-    from pathlib import Path
-
     from hydra import compose
     from omegaconf import OmegaConf
 
-    from aibench.config import config_dir, initialize_config
+    from aibench.config import initialize_config
 
-    where = config_dir()
-    root = files(where[len("pkg://"):]) if where.startswith("pkg://") else Path(where)
+    root = _config_root()
     ctx = initialize_config()
     overrides = [a for a in argv if a not in ("--help", "-h") and not a.startswith("-")]
     try:

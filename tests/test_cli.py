@@ -59,7 +59,15 @@ def test_help_imports_no_heavy_library(tmp_path):
 def test_cfg_job_prints_composed_graph(cli):
     proc = cli("--cfg", "job", "run.limit=5")
     assert proc.returncode == 0, proc.stderr
-    for key in ("model:", "harness:", "sandbox:", "metrics:", "run:", "tracking:", "_target_: aibench.models.reference.ReferenceModel"):
+    for key in (
+        "model:",
+        "harness:",
+        "sandbox:",
+        "metrics:",
+        "run:",
+        "tracking:",
+        "_target_: aibench.models.reference.ReferenceModel",
+    ):
         assert key in proc.stdout
     assert "limit: 5" in proc.stdout
 
@@ -89,11 +97,10 @@ def test_replay_with_wrong_number_of_tasks(cli, tmp_path):
     assert_one_line_error(proc, "has 3 tasks but 164 problems", "run.limit=3")
 
 
-
 @pytest.mark.slow
 def test_default_job_reference_scores_one_and_logs_to_mlflow(cli, tmp_path):
     """`python -m aibench` with no arguments: all 164 canonical solutions pass."""
-    proc = cli(timeout=900)
+    proc = cli(timeout=900, env={"AIBENCH_MLFLOW_WAIT": "120"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = run_dir_of(tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -132,7 +139,9 @@ def test_default_job_reference_scores_one_and_logs_to_mlflow(cli, tmp_path):
     assert run.data.params["n_samples"] == "1" and run.data.params["sandbox"] == "local"
     assert run.info.run_name == "reference humaneval n=1"
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"generations.jsonl", "results.jsonl", "metrics.json", "run_manifest.json", "generations_humaneval.json"} <= artifacts
+    assert {"generations.jsonl", "results.jsonl", "metrics.json", "run_manifest.json", "per_problem.csv"} <= artifacts
+    # nothing logged twice: the BigCode-layout copy of generations.jsonl and config.yaml (in the manifest) stay on disk
+    assert not {"generations_humaneval.json", "config.yaml"} & artifacts
 
 
 def test_limit_and_task_selection(cli, tmp_path):
@@ -160,7 +169,9 @@ def bigcode_generations(n_tasks: int, n_samples: int, n_correct):
 def test_replay_bigcode_layout_rescored(cli, tmp_path):
     from aibench.metrics.pass_at_k import estimate_pass_at_k
 
-    n_correct = lambda i: i % 4  # 0..3 correct of 10
+    def n_correct(i):  # 0..3 correct of 10
+        return i % 4
+
     gens = tmp_path / "gens.json"
     gens.write_text(json.dumps(bigcode_generations(8, 10, n_correct)))
     proc = cli("model=replay", f"model.path={gens}", "run.n_samples=10", "run.limit=8", "tracking.enabled=false")
@@ -201,8 +212,10 @@ def test_security_summary_in_metrics_and_console(cli, tmp_path):
     gens = [
         [prompt[0] + rows[0]["canonical_solution"]],
         [prompt[1] + "    while True:\n        pass\n"],  # timeout
-        [prompt[2] + "    import os, time\n    if os.fork() == 0:\n        os.setsid(); time.sleep(60)\n"
-                     "    return 0\n"],  # wrong, and leaves a setsid'd child behind
+        [
+            prompt[2] + "    import os, time\n    if os.fork() == 0:\n        os.setsid(); time.sleep(60)\n"
+            "    return 0\n"
+        ],  # wrong, and leaves a setsid'd child behind
         ["import sys\nsys.exit(0)\n" + prompt[3] + rows[3]["canonical_solution"]],  # exits before the tests
     ]
     path = tmp_path / "gens.json"
@@ -218,7 +231,7 @@ def test_security_summary_in_metrics_and_console(cli, tmp_path):
 
 
 def test_sweep_logs_one_mlflow_run_per_job(cli, tmp_path):
-    proc = cli("-m", "run.limit=2,3", "run.progress=false")
+    proc = cli("-m", "run.limit=2,3", "run.progress=false", env={"AIBENCH_MLFLOW_WAIT": "120"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted((tmp_path / "outputs" / "multirun").glob("*/*/*/metrics.json"))
     assert len(jobs) == 2
@@ -240,7 +253,7 @@ def _forkservers() -> set[int]:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if b"aibench.sandboxes._forkserver" in fh.read():
+                if b"aibench.sandboxes.zygote" in fh.read():
                     found.add(int(pid))
         except OSError:
             pass
@@ -261,8 +274,17 @@ def test_ctrl_c_keeps_finished_work_and_leaves_no_process(tmp_path):
     gens = tmp_path / "gens.json"
     gens.write_text(json.dumps(slow))
     before = _forkservers()
-    args = [sys.executable, "-m", "aibench", "model=replay", f"model.path={gens}", "run.limit=40",
-            "tracking.enabled=false", "run.progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    args = [
+        sys.executable,
+        "-m",
+        "aibench",
+        "model=replay",
+        f"model.path={gens}",
+        "run.limit=40",
+        "tracking.enabled=false",
+        "run.progress=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results = tmp_path / "run" / "results.jsonl"
     deadline = time.time() + 60
@@ -271,15 +293,23 @@ def test_ctrl_c_keeps_finished_work_and_leaves_no_process(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert [line for line in err.splitlines() if line.strip()] == [
-        "aibench: interrupted; finished samples are kept in the run dir (rerun with run.resume=true)"
-    ]
     done = len(read_jsonl(results))
     assert 4 <= done < 40
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    # the message names the run dir and the exact command that resumes it
+    prefix = f"aibench: interrupted; {done} finished samples are kept in run; resume with: "
+    assert lines[0].startswith(prefix), err
+    command = lines[0][len(prefix) :]
+    assert command.startswith("python -m aibench ") and "run.resume=true" in command and "hydra.run.dir=run" in command
     time.sleep(0.5)
     assert _forkservers() - before == set()
 
-    resumed = subprocess.run(args + ["run.resume=true"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    import shlex
+
+    resumed = subprocess.run(
+        [sys.executable, *shlex.split(command)[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["samples"]["resumed"] == done and metrics["samples"]["executed"] == 40 - done
@@ -293,6 +323,8 @@ def test_rerun_into_a_run_dir_of_another_config_is_refused(cli, tmp_path):
     kept = (run_dir / "results.jsonl").read_text()
     again = cli("run.limit=2", "tracking.enabled=false", f"hydra.run.dir={run_dir}")  # same config: continues
     assert again.returncode == 0 and "resumed 2" in again.stdout
-    other = cli("run.limit=2", "tracking.enabled=false", "harness.tasks=[humaneval-unstripped]", f"hydra.run.dir={run_dir}")
+    other = cli(
+        "run.limit=2", "tracking.enabled=false", "harness.tasks=[humaneval-unstripped]", f"hydra.run.dir={run_dir}"
+    )
     assert_one_line_error(other, "different model/harness/sandbox config", "hydra.run.dir")
     assert (run_dir / "results.jsonl").read_text() == kept

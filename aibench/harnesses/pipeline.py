@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator
 from aibench.models.base import Model
 from aibench.outputs import GENERATIONS, RESULTS, RunDir, SampleKey
 from aibench.sandboxes.base import Sandbox
-from aibench.types import Completion, CompletionKind, GenerationRequest, Problem, Program, Status, Verdict
+from aibench.types import Completion, GenerationRequest, Problem, Program, Status, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,8 @@ def run_samples(
 
     resumed = len(results)
     total = len(by_key)
+    if to_generate:  # an unreachable server fails here, before a progress bar is drawn
+        model.check()
     bar = _Progress(total, resumed, sum(r["passed"] for r in results.values()), progress)
     failure: list[BaseException] = []
     finish_reasons: dict[SampleKey, str | None] = {}
@@ -175,7 +177,6 @@ def run_samples(
                 yield key, program
             if not to_generate:
                 return
-            model.check()
             for completion in model.generate(to_generate):
                 req = completion.request
                 key = req.key
@@ -189,7 +190,9 @@ def run_samples(
                 out.append(GENERATIONS, rec)
                 generations[key] = code
                 if code is None:
-                    record_result(key, Verdict(Status.GENERATION_ERROR, error=completion.error or ""), completion.finish_reason)
+                    record_result(
+                        key, Verdict(Status.GENERATION_ERROR, error=completion.error or ""), completion.finish_reason
+                    )
                     continue
                 finish_reasons[key] = completion.finish_reason
                 yield key, build_program(req.problem, code, req.sample_index)

@@ -5,8 +5,8 @@ Every sample is the reference program, so a correct harness and sandbox score pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, Iterable, Iterator, Optional
 
 from aibench.errors import AibenchError
 from aibench.models.base import Model
@@ -14,7 +14,42 @@ from aibench.types import Completion, CompletionKind, GenerationRequest
 
 
 @dataclass
-class ReferenceModelConfig:
+class SharedSamplingKeys:
+    """The sampling keys every backend shares (aibench/models/sampling.py), accepted by models
+    that do not sample so that one sweep line works with any model
+    (``-m model.temperature=0.2,0.8``). Unset (null) by default; a value set is ignored, with a note."""
+
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    top_k: Optional[int] = None
+    max_tokens: Optional[int] = None
+    seed: Optional[int] = None
+    stop: Optional[Any] = None
+    use_stop_words: Optional[bool] = None
+    chat: Optional[bool] = None
+    system_prompt: Optional[str] = None
+    user_template: Optional[str] = None
+    concurrency: Optional[int] = None
+    retries: Optional[int] = None
+    backoff: Optional[float] = None
+    timeout: Optional[float] = None
+    cache_dir: Optional[str] = None
+
+
+SHARED_SAMPLING_KEYS = tuple(f.name for f in fields(SharedSamplingKeys))
+
+
+def ignored_sampling_note(model: str, settings: dict[str, Any], why: str) -> list[str]:
+    """A note naming the shared sampling keys set on a model that does not sample."""
+    unknown = sorted(set(settings) - set(SHARED_SAMPLING_KEYS))
+    if unknown:  # the schema rejects these at compose time; a direct caller gets the usual TypeError
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    used = [f"model.{k}" for k in SHARED_SAMPLING_KEYS if settings.get(k) is not None]
+    return [f"model={model} ignores {', '.join(used)} ({why})"] if used else []
+
+
+@dataclass
+class ReferenceModelConfig(SharedSamplingKeys):
     _target_: str = "aibench.models.reference.ReferenceModel"
 
 
@@ -23,6 +58,9 @@ SCHEMAS = {"reference": ReferenceModelConfig}
 
 class ReferenceModel(Model):
     name = "reference"
+
+    def __init__(self, **sampling: Any):
+        self.notes = ignored_sampling_note("reference", sampling, "its samples are the canonical solutions")
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
         for req in requests:

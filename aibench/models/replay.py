@@ -20,11 +20,12 @@ from omegaconf import MISSING
 
 from aibench.errors import AibenchError
 from aibench.models.base import Model
+from aibench.models.reference import SharedSamplingKeys, ignored_sampling_note
 from aibench.types import Completion, CompletionKind, GenerationRequest, Problem
 
 
 @dataclass
-class ReplayModelConfig:
+class ReplayModelConfig(SharedSamplingKeys):
     _target_: str = "aibench.models.replay.ReplayModel"
     path: str = MISSING
     name: str = "replay"
@@ -34,9 +35,10 @@ SCHEMAS = {"replay": ReplayModelConfig}
 
 
 class ReplayModel(Model):
-    def __init__(self, path: str, name: str = "replay"):
+    def __init__(self, path: str, name: str = "replay", **sampling: Any):
         self.path = Path(path).expanduser()
         self.name = name
+        self.notes = ignored_sampling_note("replay", sampling, "it re-scores saved generations")
         if not self.path.is_file():
             raise AibenchError(f"replay file not found: {self.path} (set model.path=<generations .json or .jsonl>)")
         self._bigcode: list[list[str]] | None = None
@@ -52,7 +54,9 @@ class ReplayModel(Model):
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AibenchError(f"replay file {self.path} is not valid JSON: {exc}") from None
-        if not (isinstance(data, list) and all(isinstance(x, list) and all(isinstance(s, str) for s in x) for x in data)):
+        if not (
+            isinstance(data, list) and all(isinstance(x, list) and all(isinstance(s, str) for s in x) for x in data)
+        ):
             raise AibenchError(
                 f"replay file {self.path} is not in BigCode's generations layout (a JSON list of lists of program strings)"
             )
@@ -96,7 +100,9 @@ class ReplayModel(Model):
             known = {(t, tid) for t, tid, _ in self._records}
             missing = [p.task_id for p in problems if (p.task, p.task_id) not in known]
             if len(missing) == len(problems):
-                raise AibenchError(f"replay file {self.path} has no generations for the evaluated tasks ({problems[0].task}, ...)")
+                raise AibenchError(
+                    f"replay file {self.path} has no generations for the evaluated tasks ({problems[0].task}, ...)"
+                )
 
     def samples_available(self, problem: Problem) -> int | None:
         if self._bigcode is not None:
@@ -111,7 +117,9 @@ class ReplayModel(Model):
                 continue
             rec = self._records.get((p.task, p.task_id, req.sample_index))
             if rec is None:
-                yield Completion(req, "", error=f"no generation for {p.task_id} sample {req.sample_index} in {self.path}")
+                yield Completion(
+                    req, "", error=f"no generation for {p.task_id} sample {req.sample_index} in {self.path}"
+                )
                 continue
             yield Completion(
                 req,

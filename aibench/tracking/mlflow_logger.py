@@ -1,25 +1,95 @@
-"""Log a finished run to MLflow: flattened params, pass@k and status-count metrics, run files.
+"""Log a run to MLflow: one run per aibench run, its params and metrics in one batched call, the
+per-problem results as one table artifact, the run files as artifacts.
 
 Default store: a local SQLite database under ``paths.output_root`` (no server needed); view it with
 ``mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db``. ``tracking.uri`` points anywhere else.
+
+Nothing here runs on the critical path of a run: :mod:`aibench.tracking.background` drives these
+functions from a worker process started at run start, and ``python -m aibench.tracking.upload``
+calls them on a finished run dir (a run whose server was down).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
-import time
+import os
+import shlex
+import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Mapping
 
 from aibench.errors import AibenchError
 
-ARTIFACTS = (
-    "generations.jsonl", "results.jsonl", "metrics.json", "evaluation_results.json", "run_manifest.json", "config.yaml",
-)
+# the run files logged as artifacts (generations_<task>.json repeats generations.jsonl and
+# config.yaml repeats run_manifest.json's config: neither is logged)
+ARTIFACTS = ("generations.jsonl", "results.jsonl", "metrics.json", "evaluation_results.json", "run_manifest.json")
+PER_PROBLEM_TABLE = "per_problem.csv"
+PREFLIGHT_TIMEOUT = 2.0  # seconds: how long a run waits to learn that its tracking server is down
+
+# MLflow's HTTP defaults retry 7 times with exponential backoff (~4 minutes against a dead
+# server); a run's logging gives up after a few seconds and offers the upload command instead.
+HTTP_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
 
 
 def default_uri(output_root: str | Path) -> str:
     return f"sqlite:///{Path(output_root).resolve() / 'mlflow.db'}"
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def preflight(uri: str, timeout: float = PREFLIGHT_TIMEOUT) -> str | None:
+    """None if ``uri`` can be logged to as far as a quick look tells, else the reason in a few words.
+    Local stores (sqlite, file paths) need no check; an http(s) server must answer within ``timeout``."""
+    if not is_remote(uri):
+        return None
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500:  # a gateway without its server, or a server failing
+            return f"HTTP {exc.code} from {uri}"
+        return None  # something answers (an older server without /health): let MLflow talk to it
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return f"no answer within {timeout:g} s"
+        if isinstance(reason, socket.gaierror):
+            return "unknown host"
+        return str(reason)
+    except (TimeoutError, socket.timeout):
+        return f"no answer within {timeout:g} s"
+    except (OSError, ValueError) as exc:
+        return str(exc).splitlines()[0] or type(exc).__name__
+
+
+def upload_command(run_dir: str | Path, uri: str | None = None) -> str:
+    """The command that logs a finished run dir to MLflow later."""
+    cmd = ["python", "-m", "aibench.tracking.upload", display_path(run_dir)]
+    if uri:
+        cmd += ["--uri", uri]
+    return " ".join(shlex.quote(c) for c in cmd)
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it is below it (shorter commands)."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
 
 
 def metric_name(name: str) -> str:
@@ -28,6 +98,8 @@ def metric_name(name: str) -> str:
 
 
 def flatten_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """Run-level numbers only: pass@k per task (and overall with one task), status counts,
+    security counts, sample counts and the run time. Per-problem values go to one table."""
     out: dict[str, float] = {}
     tasks = report.get("tasks", {})
     for task, res in tasks.items():
@@ -40,7 +112,99 @@ def flatten_metrics(report: Mapping[str, Any]) -> dict[str, float]:
     for key, value in report.get("security", {}).items():
         if isinstance(value, (int, float)):
             out[f"security/{key}"] = float(value)
+    for key, value in report.get("samples", {}).items():
+        if isinstance(value, (int, float)):
+            out[f"samples/{key}"] = float(value)
+    if isinstance(report.get("elapsed_s"), (int, float)):
+        out["elapsed_s"] = float(report["elapsed_s"])
     return out
+
+
+def per_problem_table(report: Mapping[str, Any]) -> str:
+    """CSV: task, problem, n, c and pass@k of each problem (one row per problem)."""
+    rows = []
+    ks: list[str] = []
+    for task, res in report.get("tasks", {}).items():
+        for pid, values in res.get("per_problem", {}).items():
+            for k in values:
+                if k.startswith("pass@") and k not in ks:
+                    ks.append(k)
+            rows.append((task, pid, values))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["task", "task_id", "n", "c", *ks])
+    for task, pid, values in rows:
+        writer.writerow([task, pid, values.get("n"), values.get("c"), *(values.get(k, "") for k in ks)])
+    return buf.getvalue()
+
+
+def quiet_mlflow() -> None:
+    for key, value in HTTP_ENV.items():
+        os.environ.setdefault(key, value)
+    for noisy in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def short_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def client_for(uri: str):
+    quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    quiet_mlflow()  # importing MLflow sets its loggers to INFO
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client: Any, uri: str, experiment: str, artifact_root: str | Path | None) -> str:
+    exp = client.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if artifact_root and not is_remote(uri):
+        Path(artifact_root).mkdir(parents=True, exist_ok=True)
+        location = Path(artifact_root).resolve().as_uri()
+    return client.create_experiment(experiment, artifact_location=location)
+
+
+def create_run(client: Any, exp_id: str, run_name: str | None, start_ms: int, tags: Mapping[str, str]) -> str:
+    run = client.create_run(exp_id, start_time=start_ms, run_name=run_name, tags=dict(tags))
+    return run.info.run_id
+
+
+def finish_run(
+    client: Any,
+    run_id: str,
+    *,
+    params: Mapping[str, Any],
+    report: Mapping[str, Any] | None,
+    run_dir: Path,
+    end_ms: int,
+    status: str = "FINISHED",
+) -> None:
+    """Params and metrics in one call, then the artifacts, then the run's end time and status."""
+    import tempfile
+
+    from mlflow.entities import Metric, Param
+
+    metrics = flatten_metrics(report or {})
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, end_ms, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+    )
+    for name in ARTIFACTS:
+        path = run_dir / name
+        if path.exists():
+            client.log_artifact(run_id, str(path))
+    if report and report.get("tasks"):
+        with tempfile.TemporaryDirectory() as tmp:
+            table = Path(tmp) / PER_PROBLEM_TABLE
+            table.write_text(per_problem_table(report), encoding="utf-8")
+            client.log_artifact(run_id, str(table))
+    client.set_terminated(run_id, status=status, end_time=end_ms)
 
 
 def log_run(
@@ -51,40 +215,16 @@ def log_run(
     params: Mapping[str, Any],
     report: Mapping[str, Any],
     run_dir: Path,
-    artifact_root: Path,
+    artifact_root: Path | None,
+    start_ms: int,
+    end_ms: int,
 ) -> str:
-    """Create one MLflow run and return its id."""
-    from mlflow.entities import Metric, Param
-    from mlflow.tracking import MlflowClient
-
-    for noisy in ("mlflow", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """Create and fill one MLflow run in the calling process (the upload command); returns its id."""
     try:
-        client = MlflowClient(tracking_uri=uri)
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            location = None
-            if uri.startswith("sqlite:"):
-                artifact_root.mkdir(parents=True, exist_ok=True)
-                location = artifact_root.resolve().as_uri()
-            exp_id = client.create_experiment(experiment, artifact_location=location)
-        else:
-            exp_id = exp.experiment_id
-        run = client.create_run(exp_id, run_name=run_name, tags={"aibench.run_dir": str(run_dir.resolve())})
-        run_id = run.info.run_id
-        now = int(time.time() * 1000)
-        client.log_batch(
-            run_id,
-            metrics=[Metric(k, v, now, 0) for k, v in flatten_metrics(report).items()],
-            params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-        )
-        for name in ARTIFACTS:
-            path = run_dir / name
-            if path.exists():
-                client.log_artifact(run_id, str(path))
-        for path in sorted(run_dir.glob("generations_*.json")):
-            client.log_artifact(run_id, str(path))
-        client.set_terminated(run_id)
-    except Exception as exc:  # server down, bad URI, DB locked: the run's files are already on disk
-        raise AibenchError(f"MLflow logging to {uri} failed: {str(exc).splitlines()[0]} (check tracking.uri, or tracking.enabled=false)") from None
+        client = client_for(uri)
+        exp_id = experiment_id(client, uri, experiment, artifact_root)
+        run_id = create_run(client, exp_id, run_name, start_ms, {"aibench.run_dir": str(run_dir.resolve())})
+        finish_run(client, run_id, params=params, report=report, run_dir=run_dir, end_ms=end_ms)
+    except Exception as exc:  # server down, bad URI, DB locked: the run's files stay on disk
+        raise AibenchError(f"MLflow logging to {uri} failed: {short_error(exc)} (check --uri)") from None
     return run_id

@@ -1,0 +1,103 @@
+"""MLflow tracking off the critical path: the run's process never imports MLflow, a worker process
+logs; preflight of remote stores; the upload command for a finished run dir."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aibench.tracking import mlflow_logger as ml
+from aibench.tracking.upload import main as upload_main
+
+
+def test_preflight_is_quick_and_local_stores_need_none():
+    assert ml.preflight("sqlite:////nonexistent/dir/mlflow.db") is None
+    assert ml.preflight("/some/path/mlruns") is None
+    start = time.monotonic()
+    assert ml.preflight("http://127.0.0.1:9") == "connection refused"
+    # a server that takes the connection and never answers: bounded by the timeout
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        reason = ml.preflight(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
+    assert reason == "no answer within 0.5 s"
+    assert time.monotonic() - start < 3
+
+
+def test_upload_command_quotes_and_shortens():
+    cmd = ml.upload_command(Path.cwd() / "outputs" / "a b", "http://h:5000")
+    assert cmd == "python -m aibench.tracking.upload 'outputs/a b' --uri http://h:5000"
+
+
+def test_flat_metrics_leave_per_problem_values_to_the_table():
+    report = {
+        "tasks": {
+            "humaneval": {"pass@k": {"pass@1": 0.5}, "per_problem": {"HumanEval/0": {"pass@1": 1.0, "n": 1, "c": 1}}}
+        },
+        "status_counts": {"passed": 1},
+        "samples": {"generated": 1, "cached": 0},
+        "elapsed_s": 1.5,
+    }
+    metrics = ml.flatten_metrics(report)
+    assert metrics == {
+        "humaneval/pass_at_1": 0.5,
+        "pass_at_1": 0.5,
+        "status/passed": 1.0,
+        "samples/generated": 1.0,
+        "samples/cached": 0.0,
+        "elapsed_s": 1.5,
+    }
+    assert ml.per_problem_table(report).splitlines() == ["task,task_id,n,c,pass@1", "humaneval,HumanEval/0,1,1,1.0"]
+
+
+def test_the_run_process_never_imports_mlflow(tmp_path):
+    """Tracking on, run in-process: MLflow is imported only by the worker process."""
+    code = f"""
+import sys
+from hydra import compose
+from aibench.config import initialize_config, register_configs
+from aibench.executor import run
+register_configs()
+with initialize_config():
+    cfg = compose("config", overrides=["run.limit=2", "run.progress=false", "paths.output_root={tmp_path}/outputs"])
+report = run(cfg, run_dir="{tmp_path}/run")
+print("MLFLOW_IMPORTED", "mlflow" in sys.modules, report["mlflow"].get("run_id") is not None)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "AIBENCH_MLFLOW_WAIT": "120"},
+    )
+    assert "MLFLOW_IMPORTED False True" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        ([], "required: run_dir"),
+        (["/nonexistent/run"], "no such run dir"),
+    ],
+)
+def test_upload_errors_are_one_line(capsys, args, needle):
+    with pytest.raises(SystemExit) as info:
+        rc = upload_main(args)
+        raise SystemExit(rc)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aibench: error: ") and needle in err[0], err
+
+
+def test_upload_of_an_unfinished_run_names_the_resume(tmp_path, capsys):
+    (tmp_path / "run_manifest.json").write_text(json.dumps({"tracking": {"uri": "sqlite:///x.db"}}))
+    assert upload_main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unfinished" in err and "run.resume=true" in err and len(err.strip().splitlines()) == 1
