@@ -5,7 +5,7 @@ starts the same one inside each warm container. It sets up what all its samples 
 user namespace when not root, a new network namespace, pids and memory cgroups, a private mount
 namespace pivoted into a minimal read-only tree (``rootfs.py``), an empty capability bounding set
 - pre-imports the language runners, makes itself non-dumpable, then forks one fresh sample process
-per request (``sample.py``) and watches it (``_monitor``): wall clock, output (drained; only the
+per request (``sample.py``) and watches it (``monitor.py``): wall clock, output (drained; only the
 tail is kept), the untrusted result pipe (``protocol.ResultReader``), the setup pipe. The sample is
 always killed and reaped, whatever happened; the status is decided in ``verdict.py``.
 
@@ -26,7 +26,8 @@ from typing import Any
 
 from aibench.sandboxes import cgroups, rootfs, sample, seccomp
 from aibench.sandboxes import isolation as iso
-from aibench.sandboxes.protocol import ResultReader, read_msg, write_msg
+from aibench.sandboxes.monitor import watch
+from aibench.sandboxes.protocol import read_msg, write_msg
 from aibench.sandboxes.verdict import Outcome, decide
 
 SETUP_GRACE_S = 5.0
@@ -203,7 +204,7 @@ class Zygote:
         for key in ("out_w", "err_w", "res_w", "setup_w"):
             os.close(fds[key])
         try:
-            self._monitor(pid, o, out_r, err_r, res_r, setup_r)
+            watch(pid, o, out_r, err_r, res_r, setup_r, float(self.cfg.get("setup_grace_s", SETUP_GRACE_S)))
         finally:
             if o.wait_status is None:  # always killed and reaped, whatever happened above
                 o.strays += iso.kill_tree(pid)
@@ -225,83 +226,6 @@ class Zygote:
         if self.sample_uid is not None:
             os.chown(d, self.sample_uid, self.sample_uid)
         return d
-
-    def _monitor(self, pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int) -> None:
-        lim = o.limits
-        tail = int(lim["tail_bytes"])
-        timeout = float(lim["timeout_s"])
-        tails = {out_r: bytearray(), err_r: bytearray()}
-        reader = ResultReader()
-        setup = bytearray()
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            pidfd = None
-        poller = select.poll()
-        open_fds = {out_r, err_r, res_r, setup_r}
-        for fd in open_fds:
-            poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        deadline = o.started + timeout + float(self.cfg.get("setup_grace_s", SETUP_GRACE_S))
-        started = False
-        try:
-            while open_fds or o.wait_status is None:
-                now = time.monotonic()
-                if now >= deadline:
-                    if o.wait_status is None:
-                        o.killed = "timeout"
-                    break
-                wait_ms = max(1, int((deadline - now) * 1000) + 1)
-                events = poller.poll(wait_ms if pidfd is not None else min(wait_ms, 10))
-                if o.wait_status is None and (pidfd is None or any(fd == pidfd for fd, _ in events)):
-                    wpid, st, ru = os.wait4(pid, os.WNOHANG)
-                    if wpid == pid:
-                        o.wait_status, o.rusage = st, ru
-                        if pidfd is not None:
-                            poller.unregister(pidfd)
-                        deadline = min(deadline, time.monotonic() + 0.3)  # strays holding pipes: short grace
-                for fd, _ev in events:
-                    if fd == pidfd or fd not in open_fds:
-                        continue
-                    try:
-                        data = os.read(fd, 65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        poller.unregister(fd)
-                        open_fds.discard(fd)
-                    elif fd == res_r:
-                        reader.feed(data)
-                        if not started and any(m["kind"] == "start" and m.get("nonce") == o.nonce
-                                               for m in reader.messages):
-                            started = True
-                            o.started = time.monotonic()
-                            deadline = o.started + timeout
-                        if reader.overflow:
-                            o.killed = "channel"
-                    elif fd == setup_r:
-                        setup += data[:512]
-                    else:  # output: drained, only the tail kept; a flood only burns its own time
-                        o.total_output += len(data)
-                        b = tails[fd]
-                        b += data
-                        if len(b) > 2 * tail:
-                            del b[: len(b) - tail]
-                if o.killed:
-                    break
-        finally:
-            o.ended = time.monotonic()
-            if pidfd is not None:
-                os.close(pidfd)
-        o.stdout_tail, o.stderr_tail = bytes(tails[out_r][-tail:]), bytes(tails[err_r][-tail:])
-        o.messages, o.garbage_lines, o.channel_overflow = reader.messages, reader.garbage, reader.overflow
-        if setup != b"ok":
-            if setup.startswith(b"error: "):
-                o.setup_error = setup[7:].decode("utf-8", "replace")
-            elif o.killed != "timeout" or not setup:
-                o.setup_error = "the sample process ended before its setup completed" if not setup else \
-                    "garbled setup report"
 
 
 def error_result(req, error: str) -> dict[str, Any]:
