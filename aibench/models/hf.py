@@ -104,7 +104,8 @@ class HFModel(SamplingModel):
             import transformers  # noqa: F401
         except ImportError as e:
             raise AibenchError(f"the hf backend needs torch and transformers ({e.name} is missing): "
-                               "pip install 'aibench[hf]'") from None
+                               "pip install torch==2.13.0 && pip install -e '.[hf]' (torch first: the CPU build; "
+                               "a bare torch pulls the CUDA one)") from None
         self._load()
         self._checked = True
 

@@ -14,7 +14,6 @@ import atexit
 import collections
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import threading

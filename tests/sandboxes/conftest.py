@@ -6,6 +6,7 @@ import pytest
 from sandbox_helpers import assert_clean
 
 from aibench.sandboxes.local import LocalSandbox
+from aibench.types import Program
 
 
 def pytest_configure(config):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aibench.sandboxes.local import LocalSandbox, LocalSandboxConfig, SCHEMAS
 from aibench.types import Status
 
-from sandbox_helpers import BAD_INC, CHECK_INC, GOOD_INC, assert_clean, prog
+from sandbox_helpers import BAD_INC, GOOD_INC, assert_clean, prog
 
 
 def test_pass(run):

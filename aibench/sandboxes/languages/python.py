@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
-import json
 import os
 import signal
 import sys
