@@ -7,7 +7,7 @@ import pkgutil
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Optional
 
 from aibench.errors import AibenchError
 from aibench.harnesses.base import Harness
@@ -27,6 +27,14 @@ class BigCodeHarnessConfig:
     tasks: list[str] = field(default_factory=lambda: ["humaneval"])
     # task name -> local dataset file in the HF/BigCode layout (.jsonl, .jsonl.gz or .json)
     data_paths: dict[str, str] = field(default_factory=dict)
+    # builtin: aibench's tasks, scored in aibench's sandbox; bigcode_eval: the real package's
+    # tasks and scoring (extra aibench[bigcode], see docs/bigcode_engine.md)
+    engine: str = "builtin"
+    # re-score the run's generations with the other engine and report both pass@k sets
+    cross_check: bool = False
+    # HF datasets cache bigcode_eval reads offline (null: $AIBENCH_BIGCODE_DATASETS or
+    # ~/.cache/aibench/bigcode_eval/datasets; `python -m aibench.harnesses.bigcode prepare-data`)
+    bigcode_eval_datasets: Optional[str] = None
 
 
 SCHEMAS = {"bigcode": BigCodeHarnessConfig}
@@ -39,6 +47,8 @@ def task_registry() -> dict[str, type[Task]]:
 
     registry: dict[str, type[Task]] = {}
     for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_"):  # __main__, the bigcode_eval subprocess worker
+            continue
         module = importlib.import_module(f"{pkg.__name__}.{info.name}")
         registry.update(getattr(module, "TASKS", {}))
     return registry
@@ -47,24 +57,61 @@ def task_registry() -> dict[str, type[Task]]:
 class BigCodeHarness(Harness):
     name = "bigcode"
 
-    def __init__(self, tasks: list[str] | str = ("humaneval",), data_paths: dict[str, str] | None = None):
+    def __init__(
+        self,
+        tasks: list[str] | str = ("humaneval",),
+        data_paths: dict[str, str] | None = None,
+        engine: str = "builtin",
+        cross_check: bool = False,
+        bigcode_eval_datasets: str | None = None,
+    ):
+        from aibench.harnesses.bigcode.engine_bigcode_eval import ENGINES
+
         names = [tasks] if isinstance(tasks, str) else list(tasks)
         if not names:
             raise AibenchError("harness.tasks is empty: name at least one task, e.g. harness.tasks=[humaneval]")
+        if engine not in ENGINES:
+            raise AibenchError(f"unknown harness.engine={engine}: choose from {', '.join(ENGINES)}")
+        self.engine = engine
+        self.cross_check = bool(cross_check)
+        self.bigcode_eval_datasets = bigcode_eval_datasets
+        self.task_names = names
+        self.data_paths = dict(data_paths or {})
         registry = task_registry()
+        if engine == "bigcode_eval":
+            from aibench.harnesses.bigcode.engine_bigcode_eval import ensure_installed
+
+            ensure_installed()  # one line naming the install step, before any work
+            # the package's own registry decides which tasks exist (checked in its subprocess)
+            self.tasks: dict[str, Task] = {
+                t: registry[t](data_path=self.data_paths.get(t)) for t in names if t in registry
+            }
+            return
         unknown = [t for t in names if t not in registry]
         if unknown:
             raise AibenchError(
                 f"unknown task {', '.join(unknown)}: choose from {', '.join(sorted(registry))} (harness.tasks=[...])"
             )
-        paths = dict(data_paths or {})
-        self.tasks: dict[str, Task] = {t: registry[t](data_path=paths.get(t)) for t in names}
+        if self.cross_check:
+            from aibench.harnesses.bigcode.engine_bigcode_eval import ensure_installed
+
+            ensure_installed()
+        self.tasks = {t: registry[t](data_path=self.data_paths.get(t)) for t in names}
 
     def params(self) -> dict[str, Any]:
-        return {"harness": self.name, "task": ",".join(self.tasks)}
+        params = {"harness": self.name, "task": ",".join(self.task_names)}
+        if self.engine != "builtin" or self.cross_check:
+            params |= {"engine": self.engine, "cross_check": self.cross_check}
+        return params
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "tasks": {name: task.describe() for name, task in self.tasks.items()}}
+        tasks: dict[str, Any] = {}
+        for name in self.task_names:
+            task = self.tasks.get(name)
+            tasks[name] = task.describe() if task is not None and self.engine == "builtin" else {}
+            if self.engine == "bigcode_eval":
+                tasks[name] = {"source": "bigcode_eval task registry (prompts, stop words, postprocessing, references)"}
+        return {"name": self.name, "engine": self.engine, "cross_check": self.cross_check, "tasks": tasks}
 
     def validate(self, model: Model, metrics: Any, run: Any) -> None:
         if run.n_samples < 1:
@@ -77,9 +124,17 @@ class BigCodeHarness(Harness):
             )
 
     def evaluate(self, model: Model, sandbox: Sandbox, metrics: Any, run: Any, out: RunDir) -> dict[str, Any]:
+        if self.engine == "bigcode_eval":
+            from aibench.harnesses.bigcode import engine_bigcode_eval as real
+
+            report = real.evaluate_with_package(self, model, sandbox, metrics, run, out)
+            if "cross_check" in report:
+                self._announce(report["cross_check"])
+            return report
         problems: list[Problem] = []
         for task in self.tasks.values():
             problems.extend(task.problems(run.limit))
+
         def postprocess(problem: Problem, completion: Completion) -> str:
             return self.tasks[problem.task].postprocess(problem, completion, extract_code)
 
@@ -126,9 +181,35 @@ class BigCodeHarness(Harness):
         out.write_json(
             "evaluation_results.json",
             {name: res["pass@k"] for name, res in report["tasks"].items()}
-            | {"config": {"tasks": ",".join(self.tasks), "model": model.name, "n_samples": run.n_samples,
-                          "limit": run.limit, **{k: v for k, v in model.params().items() if k != "model"}}},
+            | {
+                "config": {
+                    "tasks": ",".join(self.tasks),
+                    "model": model.name,
+                    "n_samples": run.n_samples,
+                    "limit": run.limit,
+                    **{k: v for k, v in model.params().items() if k != "model"},
+                }
+            },
         )
         report["security"] = summarize(result.results.values())
         report["samples"] = {"generated": result.requested, "executed": result.executed, "resumed": result.resumed}
+        if self.cross_check:
+            from aibench.harnesses.bigcode import engine_bigcode_eval as real
+
+            report["cross_check"] = real.cross_check_builtin(
+                problems, result.generations, result.results, report, self, sandbox, run, out
+            )
+            self._announce(report["cross_check"])
         return report
+
+    @staticmethod
+    def _announce(check: dict[str, Any]) -> None:
+        import logging
+        import sys
+
+        from aibench.harnesses.bigcode.engine_bigcode_eval import announce
+
+        line = announce(check)
+        if not check["agree"]:
+            logging.getLogger("aibench").warning(line)
+        print(line, file=sys.stderr if not check["agree"] else sys.stdout, flush=True)
