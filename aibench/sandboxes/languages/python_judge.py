@@ -195,7 +195,7 @@ def _eq(left, right, negate):
 class IsolatedPythonRunner:
     name = "python"
     normalize = True  # C turns honest look-alikes of plain types into plain values (see _normalize)
-    cache_size = 16  # prepared tasks kept in the fork server (samples usually come grouped by task)
+    cache_size = 4  # prepared tasks kept in the fork server (samples come grouped by task); C frees them
     _cache: dict[tuple, _Prepared] = {}
 
     def describe(self) -> dict[str, Any]:
