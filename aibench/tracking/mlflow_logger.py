@@ -117,6 +117,13 @@ def flatten_metrics(report: Mapping[str, Any]) -> dict[str, float]:
             out[f"samples/{key}"] = float(value)
     if isinstance(report.get("elapsed_s"), (int, float)):
         out["elapsed_s"] = float(report["elapsed_s"])
+    check = report.get("cross_check")
+    if isinstance(check, Mapping):  # harness.cross_check: both engines' pass@k side by side
+        for task, res in check.get("tasks", {}).items():
+            for engine in check.get("engines", ()):
+                for k, v in res.get(engine, {}).items():
+                    out[f"cross_check/{task}/{engine}/{metric_name(k)}"] = float(v)
+        out["cross_check/agree"] = 1.0 if check.get("agree") else 0.0
     return out
 
 
