@@ -102,6 +102,21 @@ def _instrument(body: list[ast.stmt], entry_point: str | None) -> tuple[list[ast
     return out, inst.asserts
 
 
+def failed_assert(exc: BaseException, filename: str, lines: list[str], after: int = 0, offset: int = 0) -> dict | None:
+    """The failing assert/call of the tests: the last traceback frame in ``filename`` at a line
+    past ``after``, as ``{line (+ offset), text}``."""
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename and tb.tb_lineno > after:
+            found = tb.tb_lineno
+        tb = tb.tb_next
+    if found is None:
+        return None
+    text = lines[found - 1].strip() if 0 < found <= len(lines) else ""
+    return {"line": found + offset, "text": text[:300]}
+
+
 def _shift_lines(co, offset: int):
     """The same code object as if its source started ``offset`` lines further down."""
     consts = tuple(_shift_lines(c, offset) if isinstance(c, type(co)) else c for c in co.co_consts)
@@ -325,26 +340,12 @@ class PythonRunner:
 
             return candidate
 
-        def assert_location(exc: BaseException) -> dict | None:
-            """The last frame of the test part in the traceback: the failing assert/call line."""
-            tb = exc.__traceback__
-            found = None
-            while tb is not None:
-                f = tb.tb_frame
-                if f.f_code.co_filename == FILENAME and tb.tb_lineno > code_lines:
-                    found = tb.tb_lineno
-                tb = tb.tb_next
-            if found is None:
-                return None
-            text = lines[found - 1].strip() if 0 < found <= len(lines) else ""
-            return {"line": found, "text": text[:300]}
-
         def fail(exc: BaseException, where: str) -> None:
             status = "memory" if isinstance(exc, MemoryError) else "failed"
             detail: dict[str, Any] = {"phase": where, "asserts_passed": state["passed_asserts"]}
             if state["tainted"]:
                 detail["hostile"] = state["tainted"]
-            loc = assert_location(exc) if where == "tests" else None
+            loc = failed_assert(exc, FILENAME, lines, after=code_lines) if where == "tests" else None
             if loc:
                 detail["failed_assert"] = loc
             try:
@@ -374,7 +375,7 @@ class PythonRunner:
         if entry_point and entry_point not in g:
             channel.verdict(False, status="failed", error="entry point not found",
                             detail={"reason": "entry_point_not_found", "entry_point": entry_point})
-            self._extras(request, g, channel, None)
+            run_test_cases(request, g, channel, None)
             return
         g["__aibench_ok__"], g["__aibench_eq__"], g["__aibench_guard__"] = ok, eq, guard
         try:
@@ -392,7 +393,7 @@ class PythonRunner:
             fail(exc, "tests")
         else:
             channel.verdict(True, detail={"asserts_passed": state["passed_asserts"]})
-        self._extras(request, g, channel, eq)
+        run_test_cases(request, g, channel, eq)
 
     # ------------------------------------------------------------------ compilation
     # The test part is the same for every sample of a task: it is instrumented and compiled once
@@ -440,26 +441,27 @@ class PythonRunner:
         return (compile(head, FILENAME, "exec", dont_inherit=True),
                 compile(tail, FILENAME, "exec", dont_inherit=True), n_asserts)
 
-    def _extras(self, request: dict[str, Any], g: dict, channel, eq) -> None:
-        """MBPP-style ``test_cases``: each assert run on its own after the verdict was sent
-        (so it cannot change it), one result per case."""
-        cases = request.get("test_cases") or ()
-        if not cases:
-            return
-        results = []
-        if eq is not None:
-            g["__aibench_eq__"] = eq
-        for i, case in enumerate(cases):
-            try:
-                t = ast.parse(case, f"<test_case {i}>")
-                t = _EqRewriter().visit(t) if eq is not None else t
-                ast.fix_missing_locations(t)
-                exec(compile(t, f"<test_case {i}>", "exec"), g)  # noqa: S102
-                results.append({"index": i, "passed": True})
-            except BaseException as exc:  # noqa: BLE001
-                results.append({"index": i, "passed": False, "error": _one_line(exc)})
-        channel.extra({"test_cases": results,
-                       "test_cases_passed": sum(r["passed"] for r in results)})
+
+def run_test_cases(request: dict[str, Any], g: dict, channel, eq) -> None:
+    """MBPP-style ``test_cases``: each assert run on its own after the verdict was sent
+    (so it cannot change it), one result per case."""
+    cases = request.get("test_cases") or ()
+    if not cases:
+        return
+    results = []
+    if eq is not None:
+        g["__aibench_eq__"] = eq
+    for i, case in enumerate(cases):
+        try:
+            t = ast.parse(case, f"<test_case {i}>")
+            t = _EqRewriter().visit(t) if eq is not None else t
+            ast.fix_missing_locations(t)
+            exec(compile(t, f"<test_case {i}>", "exec"), g)  # noqa: S102
+            results.append({"index": i, "passed": True})
+        except BaseException as exc:  # noqa: BLE001
+            results.append({"index": i, "passed": False, "error": _one_line(exc)})
+    channel.extra({"test_cases": results,
+                   "test_cases_passed": sum(r["passed"] for r in results)})
 
 
 RUNNER = PythonRunner()

@@ -28,7 +28,15 @@ import traceback
 from typing import Any
 
 from aibench.sandboxes import plaindata as pd
-from aibench.sandboxes.languages.python import FILENAME, PythonRunner, _flush_std, _instrument, _one_line
+from aibench.sandboxes.languages.python import (
+    FILENAME,
+    PythonRunner,
+    _flush_std,
+    _instrument,
+    _one_line,
+    failed_assert,
+    run_test_cases,
+)
 
 TESTS_FILE, PRELUDE_FILE = "<tests>", "<prelude>"
 _BUILTIN_NAMES = frozenset(dir(builtins))
@@ -222,9 +230,7 @@ class IsolatedPythonRunner:
             scratch: dict[str, Any] = {}
             exec(p.prelude, scratch)  # noqa: S102 - trusted; warms its imports before fork
             phase = "compile"
-            body = _instrument(ast.parse(p.source, TESTS_FILE).body, entry_point)
-            body, p.asserts = body if isinstance(body, tuple) else (body, sum(
-                isinstance(n, ast.Assert) for s in body for n in ast.walk(s)))
+            body, p.asserts = _instrument(ast.parse(p.source, TESTS_FILE).body, entry_point)
             p.tests = compile(ast.Module(body=body, type_ignores=[]), TESTS_FILE, "exec", dont_inherit=True)
             refs, bound = _global_refs(p.source)
         except BaseException as e:  # noqa: BLE001 - reported as the sample's verdict
@@ -252,7 +258,7 @@ class IsolatedPythonRunner:
         try:
             g = self._judge(request, p, conn, channel)
             if g is not None and request.get("test_cases"):
-                PythonRunner._extras(None, request, g, channel, None)
+                run_test_cases(request, g, channel, None)
         finally:
             _hang_up(rfd, wfd)
 
@@ -262,16 +268,10 @@ class IsolatedPythonRunner:
 
         def fail(exc: BaseException, where: str) -> None:
             detail: dict[str, Any] = {"phase": where, "asserts_passed": state["asserts"]}
-            tb, line = exc.__traceback__, None
-            while tb is not None:
-                if tb.tb_frame.f_code.co_filename == TESTS_FILE:
-                    line = tb.tb_lineno
-                tb = tb.tb_next
-            if line is not None and where == "tests":
-                lines = p.source.splitlines()
-                text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-                code_lines = request.get("code", "").count("\n") + 1  # numbered as in code + "\n" + tests
-                detail["failed_assert"] = {"line": line + code_lines, "text": text[:300]}
+            if where == "tests":  # numbered as in code + "\n" + tests
+                loc = failed_assert(exc, TESTS_FILE, p.source.splitlines(), offset=request.get("code", "").count("\n") + 1)
+                if loc:
+                    detail["failed_assert"] = loc
             if conn.gone:
                 detail.update(candidate_gone=conn.gone, **_child_exit())
             elif exc is conn.last_exc and conn.last_tb:
