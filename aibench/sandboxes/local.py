@@ -41,7 +41,7 @@ class LocalSandboxConfig:
 
     _target_: str = "aibench.sandboxes.local.LocalSandbox"
     timeout_scale: float = 1.0  # multiplies every Program.timeout (slow hosts change scores otherwise)
-    judge: str = "inprocess"  # isolated: tests in a trusted process, the program in another | inprocess
+    judge: str = "isolated"  # isolated: tests in a trusted process, the program in another | inprocess
     limits: LocalLimits = field(default_factory=LocalLimits)
     network: bool = False  # False: each worker lives in a new, empty network namespace
     isolate_filesystem: bool = True  # read-only mounts + fresh tmpfs temp dir per sample
@@ -162,7 +162,7 @@ class LocalSandbox(Sandbox):
         setup_grace_s: float = 5.0,
         inflight_per_worker: int = 2,
         env: dict[str, str] | None = None,
-        judge: str = "inprocess",
+        judge: str = "isolated",
         sample_uid: int | None = 65534,
         seccomp: bool = True,
         extra_paths: list[str] | tuple[str, ...] = (),

@@ -76,8 +76,11 @@ def flush_std() -> None:
             pass
 
 
-def main(z, runner, req: dict[str, Any], fds: dict[str, int], nonce: str) -> None:
-    """In the forked sample process (never returns). ``z`` is the fork server's state."""
+def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
+    """In the forked sample process (never returns). ``z`` is the fork server's state. The nonce
+    arrives on a pipe only after this process exists (so no process forked from the fork server
+    inherits it in memory) and, with the split judge, is read only after the candidate process C
+    has been forked: C never holds it."""
     setup_w = fds["setup_w"]
     try:
         os.setsid()
@@ -103,22 +106,21 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int], nonce: str) -> Non
         os.dup2(fds["out_w"], 1)
         os.dup2(fds["err_w"], 2)
         hi = 900 + random.randrange(90)
-        keep = {hi: fds["res_w"], hi + 1: setup_w}
         pids = z.pids_stat_fd()
-        if pids is not None:
-            keep[hi + 2] = pids
+        res_w, setup_w, nonce_r, pids_fd = hi, hi + 1, hi + 2, (hi + 3 if pids is not None else None)
+        keep = {res_w: fds["res_w"], setup_w: fds["setup_w"], nonce_r: fds["nonce_r"]}
+        if pids_fd is not None:
+            keep[pids_fd] = pids
         for new, old in keep.items():
             os.dup2(old, new, inheritable=False)
         os.closerange(3, hi)
         os.closerange(hi + len(keep), 65536)
-        setup_w = hi + 1
         set_rlimits(req["limits"])
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        pids_fd = hi + 2 if pids is not None else None
         if req.get("judge") == "isolated":
-            _split(z, runner, req, Channel(hi, nonce, pids_fd, own_tasks=2), setup_w, (hi, setup_w))
-        channel = Channel(hi, nonce, pids_fd)
+            _split(z, runner, req, res_w, pids_fd, setup_w, nonce_r)
+        channel = Channel(res_w, _read_nonce(nonce_r), pids_fd)
         _confine(z)
         os.write(setup_w, b"ok")
         os.close(setup_w)
@@ -143,8 +145,17 @@ def _confine(z) -> None:
         raise OSError("seccomp filter could not be installed")
 
 
-def _split(z, runner, req, channel: Channel, setup_w: int, private: tuple[int, ...]) -> None:
+def _read_nonce(fd: int) -> str:
+    nonce = os.read(fd, 64).decode()
+    os.close(fd)
+    if len(nonce) != 32:
+        raise OSError("no nonce from the fork server")
+    return nonce
+
+
+def _split(z, runner, req, res_w: int, pids_fd: int | None, setup_w: int, nonce_r: int) -> None:
     """Fork the candidate process C; this process stays the judge (never returns)."""
+    private = (res_w, setup_w, nonce_r) + ((pids_fd,) if pids_fd is not None else ())
     to_c_r, to_c_w = os.pipe()
     from_c_r, from_c_w = os.pipe()
     pid = os.fork()
@@ -166,6 +177,7 @@ def _split(z, runner, req, channel: Channel, setup_w: int, private: tuple[int, .
     try:
         if os.read(from_c_r, 1) != b"R":
             raise OSError("candidate process setup failed")
+        channel = Channel(res_w, _read_nonce(nonce_r), pids_fd, own_tasks=2)
         if z.drop_capabilities:
             iso.drop_all_capabilities(bounding=not z.bounding_dropped)
         iso.set_nondumpable()
@@ -178,6 +190,10 @@ def _split(z, runner, req, channel: Channel, setup_w: int, private: tuple[int, .
     try:
         runner.judge_main(req, from_c_r, to_c_w, channel)
     except BaseException:  # noqa: BLE001 - no verdict = not passed
+        pass
+    try:  # C and whatever it started end with the judge (the pid namespace's init) anyway
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
         pass
     flush_std()
     os._exit(0)

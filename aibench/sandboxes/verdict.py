@@ -98,14 +98,19 @@ def _status(o: Outcome, verdict, sig, exit_code, cpu, detail) -> tuple[str, str]
         if o.killed:
             detail["killed_after_verdict"] = o.killed  # per-case extras ran over; the verdict stands
         return "passed", ""
+    if o.oom_kills:  # a failure that the memory cgroup caused (killed one of the sample's processes)
+        detail["oom_kills"] = o.oom_kills
+        if verdict is not None:
+            detail.update(verdict.get("detail") or {})
+        return "memory", f"memory limit: the sample's processes together exceeded {lim.get('memory_bytes')} bytes"
     if verdict is not None and not o.killed:
         detail.update(verdict.get("detail") or {})
+        if detail.get("candidate_signal") == "SIGXCPU":  # the split judge's candidate hit its CPU limit
+            return "timeout", "CPU time limit (SIGXCPU)"
         status = verdict.get("status")
         return (status if status in RUNNER_STATUSES else "failed"), str(verdict.get("error", ""))
     if o.killed == "timeout":
         return "timeout", f"wall-clock timeout after {lim['timeout_s']:g}s"
-    if o.oom_kills:
-        return "memory", f"memory limit: the sample's processes together exceeded {lim.get('memory_bytes')} bytes"
     if verdict is not None:
         detail.update(verdict.get("detail") or {})
         status = verdict.get("status")

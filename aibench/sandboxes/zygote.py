@@ -177,32 +177,38 @@ class Zygote:
         if runner is None:
             return error_result(req, f"no {'isolated judge' if isolated else 'runner'} for language {req['language']!r}")
         getattr(runner, "prepare", lambda r: None)(req)  # trusted, cached per task, before fork
-        nonce = secrets.token_hex(16)
         fds: dict[str, Any] = {}
         out_r, fds["out_w"] = os.pipe()
         err_r, fds["err_w"] = os.pipe()
         res_r, fds["res_w"] = os.pipe()
         setup_r, fds["setup_w"] = os.pipe()
-        mine = (out_r, err_r, res_r, setup_r)
+        fds["nonce_r"], nonce_w = os.pipe()
+        mine = (out_r, err_r, res_r, setup_r, nonce_w)
         try:
             if self.pidns_fd is not None:
                 self._new_pidns()
             fds["workdir"] = "/tmp" if self.per_sample_mounts else self._mkdtemp()
         except OSError as e:
-            for fd in (*mine, fds["out_w"], fds["err_w"], fds["res_w"], fds["setup_w"]):
+            for fd in (*mine, fds["out_w"], fds["err_w"], fds["res_w"], fds["setup_w"], fds["nonce_r"]):
                 os.close(fd)
             return error_result(req, f"cannot prepare the sample: {e}")
         if self.memory is not None:
             cgroups.memory_reset_peak(self.memory)
         ooms = cgroups.memory_oom_kills(self.memory) if self.memory is not None else 0
-        o = Outcome(limits=req["limits"], nonce=nonce, started=time.monotonic())
+        started = time.monotonic()
         pid = os.fork()
         if pid == 0:
             for fd in mine:
                 os.close(fd)
-            sample.main(self, runner, req, fds, nonce)  # never returns
-        for key in ("out_w", "err_w", "res_w", "setup_w"):
+            sample.main(self, runner, req, fds)  # never returns
+        for key in ("out_w", "err_w", "res_w", "setup_w", "nonce_r"):
             os.close(fds[key])
+        nonce = secrets.token_hex(16)  # made after the fork: no sample process inherits it
+        try:
+            os.write(nonce_w, nonce.encode())
+        except OSError:  # the sample already died: its setup pipe says why
+            pass
+        o = Outcome(limits=req["limits"], nonce=nonce, started=started)
         try:
             watch(pid, o, out_r, err_r, res_r, setup_r, float(self.cfg.get("setup_grace_s", SETUP_GRACE_S)))
         finally:
@@ -235,7 +241,7 @@ def error_result(req, error: str) -> dict[str, Any]:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tears us down
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead sample's pipe is EPIPE, never our death
     # Keep the protocol off fds 0/1 so samples never inherit them by accident.
     inp, outp = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
