@@ -260,11 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     if "docker" in args.sandbox.split(","):
         from aibench.sandboxes.docker import DockerSandbox
 
-        with DockerSandbox() as dsb:
+        d_judge = args.judge.split(",")[-1]  # compared with the last local run above (same judge)
+        with DockerSandbox(judge=d_judge) as dsb:
             d_verdicts, t_d = run_aibench(samples, args.workers, dsb)
             size = dsb.image.attrs.get("Size") or 0
-            print(f"aibench docker: {n / t_d:8.1f} samples/s ({t_d:.1f} s); docker/local {t_ai / t_d:.2f}x; image "
-                  f"{dsb.image_tag} {size / 1e9:.2f} GB; {dsb.stats['recycled_containers']} containers recycled")
+            print(
+                f"aibench docker judge={d_judge}: {n / t_d:8.1f} samples/s ({t_d:.1f} s); docker/local "
+                f"{t_ai / t_d:.2f}x; image {dsb.image_tag} {size / 1e9:.2f} GB; "
+                f"{dsb.stats['recycled_containers']} containers recycled"
+            )
         d_diffs = [k for k in verdicts if verdicts[k].status is not d_verdicts[k].status]
         print(f"docker verdicts identical to local: {not d_diffs} ({len(d_diffs)} differ)")
     if args.only_compare:

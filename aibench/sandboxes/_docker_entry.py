@@ -1,0 +1,110 @@
+"""Entry point of the fork server inside an aibench sandbox container (``sandbox=docker``).
+
+The container runs as uid 65534 without any capability, so the fork server's namespace steps fail
+and it takes its degraded path (subreaper + kill of the process tree, rlimits, a per-sample temp
+dir under ``/tmp``). Two things that path does not give, and that a container needs because every
+sample has the same uid as the fork server, are added here before the fork server starts:
+
+* the fork server is made non-dumpable: a process of the same uid can then neither ptrace it nor
+  open its ``/proc/<pid>/{fd,mem,environ}`` (so a sample cannot write forged answers onto the
+  protocol stream, nor read another sample's request). Forked samples inherit it.
+* before each sample, everything in the scratch tmpfs (``/tmp``) and in ``/dev/shm`` left by the
+  previous one outside its own temp dir is removed, and SysV IPC objects are deleted, so no sample
+  sees another's files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import stat
+import sys
+
+PR_SET_DUMPABLE = 4
+IPC_RMID = 0
+_SCRATCH = ("/tmp", "/dev/shm")
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _force_rmtree(path: str) -> None:
+    def onerror(_func, p, _exc):  # a sample may have chmod'ed its dirs to 0: we own them, re-open
+        for target in (os.path.dirname(p), p):
+            try:
+                os.chmod(target, stat.S_IRWXU)
+            except OSError:
+                pass
+        try:
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+        except OSError:
+            pass
+
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=onerror)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def wipe_scratch(libc=None) -> None:
+    for base in _SCRATCH:
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            _force_rmtree(os.path.join(base, name))
+    if libc is None:
+        return
+    for kind, fn in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            parts = row.split()
+            if len(parts) > 1 and parts[1].isdigit():
+                if kind == "sem":
+                    fn(int(parts[1]), 0, IPC_RMID)
+                else:
+                    fn(int(parts[1]), IPC_RMID, None)
+
+
+def _wiping(original, libc):
+    def wrapper(self, *a, **kw):
+        wipe_scratch(libc)
+        return original(self, *a, **kw)
+
+    return wrapper
+
+
+def main() -> None:
+    libc = _libc()
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    try:
+        from aibench.sandboxes.zygote import main as zmain
+    except ImportError:
+        from aibench.sandboxes._forkserver import main as zmain
+    zmod = sys.modules[zmain.__module__]
+    zygote_cls = getattr(zmod, "Zygote", None)
+    # the per-sample temp dir is made just before each fork: wipe what earlier samples left first
+    for attr in ("_mkdtemp", "_new_workdir"):
+        original = getattr(zygote_cls, attr, None)
+        if original is not None:
+            setattr(zygote_cls, attr, _wiping(original, libc))
+            break
+    wipe_scratch(libc)
+    zmain()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,610 @@
+"""Docker sandbox: the local sandbox's fork server, run inside warm, locked-down containers.
+
+``sandbox=docker`` is :class:`~aibench.sandboxes.local.LocalSandbox` with one change: each worker is
+a container of the aibench sandbox image instead of a local process. The container runs the same
+fork server, speaking the same length-prefixed protocol over its attached stdin/stdout, so the
+scheduling, requeueing and verdict logic (and the nonce-proven verdicts) are shared unchanged.
+
+Every container: ``network_mode=none``, read-only root, a size-limited tmpfs on ``/tmp``, memory
+(= memory + swap), pids and CPU limits, every capability dropped, ``no-new-privileges``, uid 65534,
+a private IPC namespace, only the aibench package mounted (read-only). Inside, each sample is a
+fresh process forked from the fork server, with its own temp dir, rlimits and a kill of its whole
+process tree; the scratch space is wiped between samples (see ``_docker_entry.py``). A container is
+replaced after an incident (timeout, memory, stray processes killed) and every ``recycle_after``
+samples. Containers carry the labels ``org.aibench.sandbox=1``, ``org.aibench.run=<run id>`` and
+``org.aibench.owner=<host>:<pid>:<start time>``; they are removed on close, on Ctrl-C and at exit,
+removed by the engine when their stdin closes (a killed run), and a new sandbox removes those
+whose owner process is gone.
+
+Build the image: ``python -m aibench.sandboxes.docker build`` (see ``_docker_image.py``). The
+engine is whatever ``DOCKER_HOST`` (or ``sandbox.docker_host``) points at: rootful or rootless
+Docker, or Podman's Docker-compatible socket; it must run on this machine (the package is a bind
+mount).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from aibench.errors import AibenchError
+from aibench.sandboxes import local as _local
+from aibench.sandboxes.local import LocalSandbox, LocalSandboxConfig
+from aibench.types import Status, Verdict
+
+LABEL = "org.aibench.sandbox"
+RUN_LABEL = "org.aibench.run"
+OWNER_LABEL = "org.aibench.owner"
+MOUNT = "/opt/aibench"
+_BOOT = f"import sys; sys.path.insert(0, {MOUNT!r}); from aibench.sandboxes._docker_entry import main; main()"
+_INCIDENTS = (Status.TIMEOUT, Status.MEMORY, Status.OUTPUT_LIMIT, Status.SANDBOX_ERROR)
+
+
+@dataclass
+class DockerSandboxConfig(LocalSandboxConfig):
+    """Schema of ``conf/sandbox/docker.yaml`` (registered as ``schema/sandbox/docker``).
+
+    The pool has ``run.workers`` containers. ``network``, ``isolate_filesystem``, ``pid_namespace``
+    and ``drop_capabilities`` are the fork server's own steps; inside a container they degrade
+    (no capabilities) and the container enforces network/filesystem/memory/pids isolation.
+    """
+
+    _target_: str = "aibench.sandboxes.docker.DockerSandbox"
+    image: Optional[str] = None  # None: the newest aibench-sandbox tag of this recipe (with, else without toolchains)
+    memory_bytes: int = 2560 * 1024 * 1024  # container memory = memory+swap (per-sample RLIMIT_AS is clamped below it)
+    pids_limit: int = 0  # container pids limit; 0 = limits.max_processes + 16 (the fork server and its threads)
+    cpus: float = 1.0  # CPU quota per container
+    tmpfs_bytes: int = 0  # size of the /tmp tmpfs; 0 = limits.scratch_bytes
+    recycle_after: int = 500  # replace a container after this many samples (and after every incident)
+    docker_host: Optional[str] = None  # engine socket; None = $DOCKER_HOST, else the default socket
+    start_timeout_s: float = 60.0  # a container's fork server must answer within this
+
+
+SCHEMAS = {"docker": DockerSandboxConfig}
+
+
+def _sdk():
+    try:
+        import docker
+    except ImportError:
+        raise AibenchError("the docker Python SDK is not installed: pip install 'docker>=7.0'") from None
+    return docker
+
+
+def connect(docker_host: str | None = None, timeout: float = 120.0):
+    """A client for the engine, or a one-line AibenchError saying what to do."""
+    docker = _sdk()
+    where = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = (
+            docker.DockerClient(base_url=docker_host, timeout=timeout)
+            if docker_host
+            else docker.from_env(timeout=timeout)
+        )
+        client.ping()
+        return client
+    except docker.errors.DockerException as e:
+        msg = str(e)
+        if "Permission denied" in msg or "PermissionError" in msg:
+            raise AibenchError(
+                f"permission denied on the Docker socket {where}: add yourself to the docker group, "
+                "or point DOCKER_HOST at a rootless Docker or Podman socket"
+            ) from None
+        if (
+            "FileNotFoundError" in msg
+            or "No such file" in msg
+            or "Connection refused" in msg
+            or "ConnectionError" in msg
+        ):
+            raise AibenchError(
+                f"no Docker daemon answers at {where}: start it (sudo systemctl start docker, or "
+                "dockerd &), or set DOCKER_HOST / sandbox.docker_host"
+            ) from None
+        raise AibenchError(f"cannot use the Docker engine at {where}: {msg.splitlines()[0][:200]}") from None
+
+
+def _proc_start(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_id(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_proc_start(pid)}"
+
+
+def _owner_gone(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's (shared engine): not ours to judge
+    return _proc_start(int(pid)) != start
+
+
+def remove_stale(client) -> int:
+    """Remove sandbox containers whose owning aibench process no longer exists (a killed run)."""
+    n = 0
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        if _owner_gone(c.labels.get(OWNER_LABEL, "")):
+            _remove(client, c.id)
+            n += 1
+    return n
+
+
+def _remove(client, cid: str, wait: float = 10.0) -> None:
+    """Force-remove a container and wait until the engine no longer lists it."""
+    docker = _sdk()
+    try:
+        client.api.remove_container(cid, force=True)
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError:  # e.g. removal already in progress (auto_remove)
+        pass
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            client.api.inspect_container(cid)
+        except docker.errors.NotFound:
+            return
+        time.sleep(0.05)
+
+
+class _Conn:
+    """One running container and the thread that demultiplexes its attached output stream."""
+
+    def __init__(self, sb: "DockerSandbox", index: int, out_fd: int, on_eof):
+        docker = _sdk()
+        self.client = sb.client
+        self.out_fd = out_fd
+        self.on_eof = on_eof
+        self.detached = False
+        self.eof = threading.Event()
+        self.stderr_tail = bytearray()
+        sb._generation += 1
+        name = f"aibench-{sb.run_id}-w{index}-{sb._generation}"
+        try:
+            self.id = sb.client.api.create_container(
+                sb.image_ref,
+                command=["python3", "-I", "-c", _BOOT],
+                name=name,
+                user="65534:65534",
+                stdin_open=True,
+                detach=False,
+                tty=False,  # detach=False: StdinOnce
+                working_dir="/",
+                environment=sb.env,
+                labels={LABEL: "1", RUN_LABEL: sb.run_id, OWNER_LABEL: sb.owner},
+                network_disabled=not sb.network,
+                host_config=sb._host_config,
+            )["Id"]
+        except docker.errors.ImageNotFound:
+            raise AibenchError(f"docker image {sb.image_ref} not found: build it with {_hint()}") from None
+        try:
+            sock = sb.client.api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            self._sock_obj = sock  # keeps the HTTP response (and so the connection) alive
+            self.sock: socket.socket = getattr(sock, "_sock", sock)
+            self.sock.settimeout(None)
+            self.wfd = self.sock.fileno()
+            self.thread = threading.Thread(target=self._pump, name=f"aibench-docker-{name}", daemon=True)
+            self.thread.start()
+            sb.client.api.start(self.id)
+        except BaseException:
+            self.close()
+            raise
+
+    def _pump(self) -> None:
+        buf = bytearray()
+        try:
+            while True:
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    break
+                buf += data
+                while len(buf) >= 8:
+                    (n,) = struct.unpack(">I", buf[4:8])
+                    if len(buf) < 8 + n:
+                        break
+                    kind, payload = buf[0], bytes(buf[8 : 8 + n])
+                    del buf[: 8 + n]
+                    if kind == 1:
+                        view = memoryview(payload)
+                        while view and not self.detached:
+                            view = view[os.write(self.out_fd, view) :]
+                    elif kind == 2:
+                        self.stderr_tail += payload
+                        del self.stderr_tail[:-4096]
+        except OSError:
+            pass
+        finally:
+            self.eof.set()
+            if not self.detached:
+                self.on_eof()  # closes the pipe: the parent sees EOF = worker death, handled by LocalSandbox
+
+    def close(self, remove: bool = True) -> None:
+        self.detached = True
+        for f in (
+            lambda: self.sock.shutdown(socket.SHUT_RDWR),
+            lambda: self._sock_obj.close(),
+            lambda: self._sock_obj._response.close(),
+        ):
+            try:
+                f()
+            except Exception:  # noqa: BLE001
+                pass
+        if remove and getattr(self, "id", None):
+            _remove(self.client, self.id)
+
+
+class _DockerWorker:
+    """A LocalSandbox worker backed by a container. ``rfd`` is a pipe that survives recycling."""
+
+    def __init__(self, sb: "DockerSandbox", index: int):
+        self.sb = sb
+        self.index = index
+        self.pending: dict[int, tuple[Any, Any, int]] = {}
+        self.sent: Any = __import__("collections").deque()
+        self.busy_since = 0.0
+        self.samples = 0
+        self.recycle: str | None = None
+        self.recycled = 0
+        self.rfd, self._pipe_w = os.pipe()
+        self._pipe_lock = threading.Lock()
+        self._next: tuple[threading.Thread, dict[str, Any]] | None = None
+        self.conn: _Conn | None = None
+        self.isolation: dict[str, Any] = {}
+        try:
+            self._start()
+        except BaseException:
+            self._close_pipe()
+            raise
+
+    @property
+    def wfd(self) -> int:
+        return self.conn.wfd if self.conn is not None else -1
+
+    @property
+    def alive(self) -> bool:
+        return self.conn is not None and not self.conn.eof.is_set()
+
+    def _launch(self) -> tuple[_Conn, dict[str, Any]]:
+        """Start a container and its fork server; its output goes to a private pipe until adopted."""
+        sb = self.sb
+        r, w = os.pipe()
+        lock = threading.Lock()
+        state = {"w": w}
+
+        def close_private() -> None:
+            with lock:
+                if state["w"] >= 0:
+                    os.close(state["w"])
+                    state["w"] = -1
+
+        conn = _Conn(sb, self.index, w, close_private)
+        try:
+            _local.write_msg(conn.wfd, sb._zygote_cfg())
+            ready = None
+            if select.select([r], [], [], sb.start_timeout_s)[0]:
+                ready = _local.read_msg(r)
+            if not isinstance(ready, dict) or ready.get("kind") != "ready":
+                err = bytes(conn.stderr_tail).decode(errors="replace").strip().splitlines()
+                raise AibenchError(
+                    f"the fork server in container {conn.id[:12]} did not start"
+                    + (f": {err[-1][:300]}" if err else " (no answer)")
+                )
+        except BaseException:
+            conn.close()
+            close_private()
+            raise
+        finally:
+            os.close(r)
+        conn.private_close = close_private
+        return conn, ready
+
+    def _adopt(self, conn: _Conn, ready: dict[str, Any]) -> None:
+        """Route the container's output into this worker's pipe (it is silent between requests)."""
+        conn.out_fd = self._pipe_w
+        conn.on_eof = self._close_w
+        conn.private_close()
+        if conn.eof.is_set():  # died in between: let the parent see the death
+            self._close_w()
+        self.conn = conn
+        self.isolation = ready["isolation"]
+        self.samples = 0
+        self.recycle = None
+
+    def _start(self) -> None:
+        self._adopt(*self._launch())
+
+    def prepare_recycle(self) -> None:
+        """Start the replacement container in the background while this one drains."""
+        if self._next is not None:
+            return
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["conn"] = self._launch()
+            except BaseException as e:  # noqa: BLE001
+                box["error"] = e
+
+        t = threading.Thread(target=run, name=f"aibench-docker-next-w{self.index}", daemon=True)
+        t.start()
+        self._next = (t, box)
+
+    def next_ready(self) -> bool:
+        return self._next is None or not self._next[0].is_alive()
+
+    def recycle_now(self) -> None:
+        """Replace the container (nothing in flight): same pipe, so LocalSandbox sees the same worker."""
+        old, self.conn = self.conn, None
+        if old is not None:
+            old.close(remove=False)
+            threading.Thread(target=_remove, args=(self.sb.client, old.id), daemon=True).start()
+        nxt, self._next = self._next, None
+        launched = None
+        if nxt is not None:
+            nxt[0].join()
+            launched = nxt[1].get("conn")
+        self._adopt(*(launched or self._launch()))
+        self.recycled += 1
+
+    def _discard_next(self) -> None:
+        nxt, self._next = self._next, None
+        if nxt is not None:
+            nxt[0].join()
+            if "conn" in nxt[1]:
+                conn = nxt[1]["conn"][0]
+                conn.close()
+                conn.private_close()
+
+    def _close_w(self) -> None:
+        with self._pipe_lock:
+            if self._pipe_w >= 0:
+                os.close(self._pipe_w)
+                self._pipe_w = -1
+
+    def _close_pipe(self) -> None:
+        self._close_w()
+        with self._pipe_lock:
+            if self.rfd >= 0:
+                os.close(self.rfd)
+                self.rfd = -1
+
+    def kill(self) -> None:
+        self._discard_next()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+        self._close_pipe()
+
+    def stop(self) -> None:
+        self.kill()
+
+
+def _hint() -> str:
+    return "python -m aibench.sandboxes.docker build"
+
+
+class DockerSandbox(LocalSandbox):
+    """LocalSandbox whose workers are warm containers (see module docstring)."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        image: str | None = None,
+        memory_bytes: int = 2560 * 1024 * 1024,
+        pids_limit: int = 0,
+        cpus: float = 1.0,
+        tmpfs_bytes: int = 0,
+        recycle_after: int = 500,
+        docker_host: str | None = None,
+        start_timeout_s: float = 60.0,
+        **local_kw: Any,
+    ):
+        super().__init__(**local_kw)
+        from aibench.sandboxes import _docker_image
+
+        self.client = connect(docker_host)
+        docker = _sdk()
+        self.docker_host = docker_host
+        self.memory_bytes = int(memory_bytes)
+        self.pids = int(pids_limit) or self.limits.max_processes + 16
+        self.cpus = float(cpus)
+        self.tmpfs_bytes = int(tmpfs_bytes) or int(self.limits.scratch_bytes)
+        self.recycle_after = max(1, int(recycle_after))
+        self.start_timeout_s = float(start_timeout_s)
+        candidates = [image] if image else _docker_image.default_images()
+        self.image = None
+        for ref in candidates:
+            try:
+                self.image = self.client.images.get(ref)
+                break
+            except docker.errors.ImageNotFound:
+                continue
+            except docker.errors.APIError as e:
+                raise AibenchError(f"cannot inspect docker image {ref}: {e.explanation or e}") from None
+        if self.image is None:
+            raise AibenchError(
+                f"docker image {candidates[0]} not found: build it with {_hint()}"
+                + ("" if image else " (or set sandbox.image)")
+            )
+        self.image_ref = self.image.id
+        self.image_tag = (self.image.tags or [candidates[0]])[0]
+        self.run_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.owner = owner_id()
+        self._generation = 0
+        self.stats.update(recycled_containers=0, stale_containers_removed=remove_stale(self.client))
+        pkg = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self._host_config = self.client.api.create_host_config(
+            network_mode="bridge" if self.network else "none",
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={self.tmpfs_bytes},mode=1777"},
+            mem_limit=self.memory_bytes,
+            memswap_limit=self.memory_bytes,
+            pids_limit=self.pids,
+            nano_cpus=int(self.cpus * 1e9),
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            ipc_mode="private",
+            shm_size=64 * 1024,
+            binds={os.path.join(pkg, "aibench"): {"bind": MOUNT + "/aibench", "mode": "ro"}},
+            auto_remove=True,  # the zygote exits when stdin closes (even if we are SIGKILLed)
+        )
+
+    # ------------------------------------------------------------------ workers
+    def _spawn_worker(self, index: int) -> _DockerWorker:  # type: ignore[override]
+        return _DockerWorker(self, index)
+
+    def _after_verdict(self, w, verdict: Verdict) -> None:
+        w.samples += 1
+        if verdict.status in _INCIDENTS:
+            w.recycle = verdict.status.value
+        elif (verdict.detail or {}).get("strays_killed"):
+            w.recycle = "stray processes"
+        elif w.samples >= self.recycle_after:
+            w.recycle = f"{w.samples} samples"
+        if w.recycle:
+            w.prepare_recycle()  # the replacement starts now; swapped in once w has drained (see _stalled)
+
+    def _stalled(self, w, now: float) -> bool:
+        """A container due for recycling gets nothing more queued: it drains, then is replaced by one
+        started in the background meanwhile (so a recycle never blocks the other workers)."""
+        if getattr(w, "recycle", None):  # nothing queued until drained and the replacement has started
+            return bool(w.sent) or not w.next_ready()
+        return super()._stalled(w, now)
+
+    def _submit(self, w, tag, program, attempt: int = 0):
+        if getattr(w, "recycle", None) and not w.sent:
+            self._recycle(w)
+        return super()._submit(w, tag, program, attempt)
+
+    def _recycle(self, w: _DockerWorker) -> None:
+        try:
+            w.recycle_now()
+            self.stats["recycled_containers"] += 1
+        except Exception:  # noqa: BLE001 - next write fails -> worker death -> replaced by LocalSandbox
+            w.recycle = None
+
+    def close(self) -> None:
+        workers = list(self._workers)
+        self._workers.clear()
+        threads = [threading.Thread(target=w.kill) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # ------------------------------------------------------------------ limits and manifest
+    def applied(self, timeout: float) -> dict[str, Any]:
+        lim = super().applied(timeout)
+        cap = self.memory_bytes - 192 * 1024 * 1024  # headroom for the fork server
+        if lim["memory_bytes"] > cap > 0:
+            lim["memory_bytes"] = cap
+            lim.setdefault("notes", []).append(f"memory clamped below the container limit {self.memory_bytes}")
+        return lim
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        inside = dict(d.get("isolation", {}))
+        version: dict[str, Any] = {}
+        try:
+            version = self.client.version()
+        except Exception:  # noqa: BLE001
+            pass
+        d["isolation"] = {
+            "network": {"enforced": not self.network, "how": "container network_mode=none (loopback only)"}
+            if not self.network
+            else {"enforced": False, "why_not": "network=true in config"},
+            "filesystem": {
+                "enforced": True,
+                "how": "read-only container root; /tmp a private tmpfs "
+                f"({self.tmpfs_bytes} bytes) wiped between samples; only the aibench package "
+                "mounted (read-only); no host path writable",
+            },
+            "pid_namespace": {
+                "enforced": True,
+                "how": "container pid namespace; the fork server is its init "
+                "(unkillable from inside) and kills each sample's whole process tree",
+            },
+            "process_limit": {"enforced": True, "how": f"container pids limit {self.pids}"},
+            "memory": {
+                "enforced": True,
+                "how": f"container memory = memory+swap {self.memory_bytes} bytes; per-sample RLIMIT_AS below it",
+            },
+            "cpu": f"{self.cpus:g} CPUs per container",
+            "capabilities": {"dropped": True, "how": "cap_drop=ALL, no-new-privileges, uid 65534"},
+            "ipc": "private IPC namespace per container, SysV objects removed between samples",
+            "fork_server_inside_container": inside,
+        }
+        d["docker"] = {
+            "image": self.image_tag,
+            "image_id": self.image.id,
+            "engine": {k: version.get(k) for k in ("Version", "ApiVersion", "Os", "Arch", "KernelVersion")},
+            "engine_components": [c.get("Name") for c in version.get("Components", [])],
+            "docker_host": self.docker_host or os.environ.get("DOCKER_HOST") or "default socket",
+            "run_label": f"{RUN_LABEL}={self.run_id}",
+            "pool": "run.workers warm containers; recycled after an incident (timeout, memory, output limit, "
+            f"stray processes) and every {self.recycle_after} samples",
+            "stats": dict(self.stats),
+        }
+        return d
+
+
+# ---------------------------------------------------------------------------- CLI
+def _cli(argv: list[str] | None = None) -> int:
+    from aibench.sandboxes import _docker_image
+
+    ap = argparse.ArgumentParser(
+        prog="python -m aibench.sandboxes.docker", description="The aibench Docker sandbox image and containers."
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build the sandbox image (skipped when the tag exists)")
+    b.add_argument(
+        "--mode",
+        choices=("auto", "dockerfile", "offline"),
+        default="auto",
+        help="dockerfile: docker/Dockerfile (needs an image registry); offline: debootstrap + "
+        "docker import (needs root and a Debian mirror); auto: dockerfile if its base image is "
+        "local or debootstrap cannot run here, else offline",
+    )
+    b.add_argument("--no-toolchains", action="store_true", help="python3 only (no nodejs, JDK, g++)")
+    b.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
+    sub.add_parser("tag", help="print the image tag of this recipe")
+    sub.add_parser("clean", help="remove every aibench sandbox container whose run is gone")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "tag":
+            print(_docker_image.image_tag(True))
+            return 0
+        client = connect(timeout=1800)
+        if args.cmd == "clean":
+            print(f"removed {remove_stale(client)} stale container(s)")
+            return 0
+        r = _docker_image.build(client, args.mode, toolchains=not args.no_toolchains, force=args.force)
+        size = f"{r['size'] / 1e9:.2f} GB" if r.get("size") else "?"
+        how = "already present" if not r["built"] else f"built ({r['mode']}) in {r['seconds']:.0f} s"
+        print(f"{r['tag']} {how}: id {r['id'][:19]}, {size}")
+        return 0
+    except AibenchError as e:
+        print(f"aibench: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aibench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(_cli())

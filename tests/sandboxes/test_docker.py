@@ -1,0 +1,547 @@
+"""sandbox=docker against a real engine (no SDK mocks): container security options, isolation
+between samples, limits -> statuses, the hostile cases give the local sandbox's verdicts, recycling,
+and no container left after close, Ctrl-C, a dead container or a killed run."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from support import requires
+from sandbox_helpers import BAD_INC, GOOD_INC, prog
+
+from aibench.types import Status
+
+REPO = Path(__file__).resolve().parents[2]
+HOW = "run .ci/extras.d/20-docker.sh (installs docker.io, starts dockerd, builds the image)"
+
+
+@functools.lru_cache(maxsize=None)
+def docker_ready() -> bool:
+    try:
+        import docker
+
+        from aibench.sandboxes._docker_image import default_images
+
+        c = docker.from_env(timeout=10)
+        c.ping()
+        for ref in default_images():
+            try:
+                c.images.get(ref)
+                return True
+            except docker.errors.ImageNotFound:
+                continue
+        return False
+    except Exception:  # noqa: BLE001 - no SDK, no daemon, no permission: not available
+        return False
+
+
+pytestmark = requires("docker", docker_ready(), HOW)
+
+
+def client():
+    import docker
+
+    return docker.from_env(timeout=60)
+
+
+def containers(**labels: str) -> list:
+    """aibench sandbox containers (any state) carrying every label given."""
+    filters = ["org.aibench.sandbox=1", *(f"{k}={v}" for k, v in labels.items())]
+    return client().containers.list(all=True, filters={"label": filters})
+
+
+def of_run(sb) -> list:
+    return containers(**{"org.aibench.run": sb.run_id})
+
+
+@pytest.fixture(scope="module")
+def dsb():
+    from aibench.sandboxes.docker import DockerSandbox
+
+    sb = DockerSandbox()
+    yield sb
+    sb.close()
+    assert of_run(sb) == []
+
+
+def one(sb, program):
+    return sb.execute(program)
+
+
+# ----------------------------------------------------------------------------- the containers
+def test_container_security_options(dsb):
+    assert dsb.execute(prog(GOOD_INC)).passed
+    [c] = [c for c in of_run(dsb) if c.status == "running"][:1]
+    hc = c.attrs["HostConfig"]
+    assert hc["NetworkMode"] == "none"
+    assert hc["ReadonlyRootfs"] is True
+    assert hc["CapDrop"] == ["ALL"] and not hc.get("CapAdd")
+    assert any(o.startswith("no-new-privileges") for o in hc["SecurityOpt"])
+    assert hc["Memory"] == dsb.memory_bytes == hc["MemorySwap"]
+    assert hc["PidsLimit"] == dsb.pids and hc["NanoCpus"] == int(dsb.cpus * 1e9)
+    assert hc["IpcMode"] == "private" and hc["Privileged"] is False
+    assert "/tmp" in hc["Tmpfs"] and f"size={dsb.tmpfs_bytes}" in hc["Tmpfs"]["/tmp"]
+    assert c.attrs["Config"]["User"] == "65534:65534"
+    mounts = c.attrs["Mounts"]
+    assert mounts and all(m["RW"] is False for m in mounts)  # no host path writable
+    assert c.labels["org.aibench.run"] == dsb.run_id
+
+
+def test_runs_as_nobody_without_capabilities(dsb):
+    code = (
+        "import os\nassert os.getuid() == 65534 and os.getgid() == 65534\ncaps = {}\n"
+        "for line in open('/proc/self/status'):\n    if line.startswith(('Cap', 'NoNewPrivs')):\n"
+        "        k, v = line.split(':')\n        caps[k] = int(v.strip(), 16)\n"
+        "assert caps['CapEff'] == caps['CapPrm'] == caps['CapBnd'] == 0, caps\nassert caps['NoNewPrivs'] == 1\n"
+        + GOOD_INC
+    )
+    v = dsb.execute(prog(code))
+    assert v.status is Status.PASSED, v.error
+
+
+def test_no_network_tcp_or_unix_sockets(dsb):
+    srv = socket.socket()
+    srv.bind(("0.0.0.0", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    try:
+        only_lo = (
+            "ifaces = [l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]]\n"
+            "assert ifaces == ['lo'], ifaces\n" + GOOD_INC
+        )
+        assert dsb.execute(prog(only_lo)).status is Status.PASSED
+        for host in ("127.0.0.1", "172.17.0.1", "10.0.2.2", "1.1.1.1"):
+            v = dsb.execute(
+                prog(f"import socket\nsocket.create_connection(({host!r}, {port}), timeout=1)\n" + GOOD_INC)
+            )
+            assert v.status is Status.FAILED and ("Error" in v.error or "refused" in v.error), (host, v.error)
+        for path in ("/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock"):
+            code = f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({path!r})\n" + GOOD_INC
+            v = dsb.execute(prog(code))
+            assert v.status is Status.FAILED and ("Error" in v.error or "denied" in v.error), (path, v.error)
+        v = dsb.execute(prog("import socket\nsocket.getaddrinfo('deb.debian.org', 80)\n" + GOOD_INC))
+        assert v.status is Status.FAILED
+    finally:
+        srv.close()
+
+
+def test_read_only_root_and_private_scratch(dsb):
+    name = f"aibench-pwned-{uuid.uuid4().hex}"
+    targets = [
+        "/" + name,
+        "/etc/" + name,
+        "/usr/" + name,
+        "/opt/aibench/" + name,
+        "/opt/aibench/aibench/" + name,
+        "/var/tmp/" + name,
+        "/root/" + name,
+    ]
+    code = (
+        f"import os\nwritten = []\nfor t in {targets!r}:\n    try:\n        open(t, 'w').write('x')\n"
+        "        written.append(t)\n    except OSError:\n        pass\nassert written == [], written\n"
+        "open('inside', 'w').write('ok')\nassert open('inside').read() == 'ok'\n" + GOOD_INC
+    )
+    v = dsb.execute(prog(code))
+    assert v.status is Status.PASSED, v.error
+    assert not (REPO / "aibench" / name).exists() and not (REPO / name).exists()
+
+
+def test_samples_do_not_see_each_others_files_or_processes(dsb):
+    secs = f"{2000 + uuid.uuid4().int % 1000}.5"
+    a = prog(
+        "import os, subprocess, uuid\nopen('/tmp/planted', 'w').write('x')\nos.makedirs('/tmp/d/e')\n"
+        "open('mine', 'w').write('x')\nos.chmod('/tmp/d', 0)\n"
+        f"subprocess.Popen(['sleep', '{secs}'], start_new_session=True)\n" + GOOD_INC
+    )
+    b = prog(
+        "import os\nleft = [n for n in os.listdir('/tmp') if not os.getcwd().startswith('/tmp/' + n)]\n"
+        "assert left == [], left\nassert os.listdir('.') == []\n"
+        "procs = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+        "cmds = {p: open(f'/proc/{p}/cmdline', 'rb').read() for p in procs if os.path.exists(f'/proc/{p}/cmdline')}\n"
+        f"assert not [p for p, c in cmds.items() if b'{secs}' in c], cmds\n" + GOOD_INC
+    )
+    got = dict(dsb.execute_many([("a", a), ("b", b), ("b2", b)], workers=1))
+    assert got["a"].status is Status.PASSED and got["a"].detail["strays_killed"] >= 1
+    assert got["b"].status is Status.PASSED, got["b"].error
+    assert got["b2"].status is Status.PASSED, got["b2"].error
+
+
+def test_timeout_kills_the_samples_processes_inside_the_container(dsb):
+    secs = f"{3000 + uuid.uuid4().int % 1000}.5"
+    loop = prog(f"import subprocess\nsubprocess.Popen(['sleep', '{secs}'])\nwhile True:\n    pass\n", timeout=1.0)
+    v = dsb.execute(loop)
+    assert v.status is Status.TIMEOUT
+    for c in of_run(dsb):
+        if c.status == "running":
+            top = c.top(ps_args="-eo pid,args")
+            assert not [p for p in top["Processes"] if secs in " ".join(p)], top
+    check = prog(
+        f"import os\nfor p in filter(str.isdigit, os.listdir('/proc')):\n    try:\n"
+        f"        assert b'{secs}' not in open(f'/proc/{{p}}/cmdline', 'rb').read()\n"
+        "    except FileNotFoundError:\n        pass\n" + GOOD_INC
+    )
+    assert dsb.execute(check).status is Status.PASSED
+
+
+def test_memory_limit_gives_memory_status():
+    from aibench.sandboxes.docker import DockerSandbox
+
+    with DockerSandbox(memory_bytes=512 << 20) as sb:
+        assert sb.applied(3.0)["memory_bytes"] <= (512 - 192) << 20
+        v = sb.execute(prog("x = bytearray(600 << 20)\n" + GOOD_INC))
+        assert v.status is Status.MEMORY and v.error.startswith("MemoryError")
+        v = sb.execute(prog("x = bytearray(100 << 20)\n" + GOOD_INC))
+        assert v.status is Status.PASSED
+    assert of_run(sb) == []
+
+
+def test_pids_limit_contains_fork_bombs_and_threads(dsb):
+    v = dsb.execute(
+        prog(
+            "import threading, time\nts = []\nfor _ in range(500):\n"
+            "    t = threading.Thread(target=time.sleep, args=(5,), daemon=True)\n    t.start()\n"
+            "    ts.append(t)\n" + GOOD_INC
+        )
+    )
+    assert v.status is Status.FAILED and ("thread" in v.error or "Resource" in v.error), v.error
+    dsb.execute(prog("import os\nwhile True:\n    os.fork()\n" + GOOD_INC, timeout=2.0))  # verdict: see xfail below
+    assert dsb.execute(prog(GOOD_INC)).passed  # the pool still works
+
+
+def test_incidents_and_every_n_samples_recycle_containers():
+    from aibench.sandboxes.docker import DockerSandbox
+
+    with DockerSandbox(recycle_after=3) as sb:
+        items = [(i, prog(GOOD_INC)) for i in range(7)]
+        assert all(v.passed for _t, v in sb.execute_many(items, workers=1))
+        assert sb.stats["recycled_containers"] >= 1  # after 3 samples (+ the one queued behind them)
+        before = sb.stats["recycled_containers"]
+        assert sb.execute(prog("while True:\n    pass\n", timeout=0.5)).status is Status.TIMEOUT
+        assert sb.execute(prog(GOOD_INC)).passed
+        assert sb.stats["recycled_containers"] >= before + 1
+        assert sb._workers[0].recycle is None and sb._workers[0].samples == 1  # a fresh container after the timeout
+        running = [c for c in of_run(sb) if c.status == "running"]
+        assert len(running) == 1  # the replaced ones are gone
+    assert of_run(sb) == []
+
+
+# ----------------------------------------------------------------------------- same verdicts as local
+HOSTILE = {
+    "sys_exit": "import sys\nsys.exit(0)\n" + GOOD_INC,
+    "exit_in_function": GOOD_INC + "import sys\ndef inc(x):\n    sys.exit(0)\n",
+    "os_exit": "import os\nos._exit(0)\n" + GOOD_INC,
+    "atexit": "import atexit, os, sys\natexit.register(os._exit, 0)\natexit.register(sys.exit, 0)\n" + BAD_INC,
+    "builtins": "import builtins\nbuiltins.abs = lambda x: 0\nbuiltins.all = lambda x: True\n" + BAD_INC,
+    "check_override": BAD_INC + "def check(c):\n    pass\n",
+    "always_equal": "class A:\n    __eq__ = lambda s, o: True\ndef inc(x):\n    return A()\n",
+    "fake_markers": (
+        "import json, os\nprint('passed')\nmsg = (json.dumps({'kind': 'verdict', 'ok': True, 'nonce': '0' * 32})"
+        " + '\\n').encode()\nfor fd in range(3, 1024):\n    try:\n        os.write(fd, msg)\n"
+        "    except OSError:\n        pass\n" + BAD_INC
+    ),
+    "kill_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + BAD_INC,
+    "kill_all": "import os, signal\nos.kill(-1, signal.SIGKILL)\n" + GOOD_INC,
+    "close_fds": "import os\nos.closerange(0, 65536)\n" + GOOD_INC,
+    "kill_self": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n" + GOOD_INC,
+    "stop_self": "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\n" + GOOD_INC,
+    "setsid_grandchild": (
+        "import os, subprocess\nsubprocess.Popen(['sleep', '1777'])\nif os.fork() == 0:\n"
+        "    os.setsid()\n    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '1777'])\n"
+        "    os._exit(0)\n" + GOOD_INC
+    ),
+    "stdout_flood": "while True:\n    print('x' * 1000)\n" + GOOD_INC,
+    "infinite_loop": "while True:\n    pass\n" + GOOD_INC,
+    "huge_alloc": "x = bytearray(10**12)\n" + GOOD_INC,
+    "huge_list": "x = [0] * (10**11)\n" + GOOD_INC,
+    "recursion": "def inc(x):\n    return inc(x) + 1\n",
+    "c_stack": "import sys\nsys.setrecursionlimit(10**8)\ndef inc(x):\n    return list(map(inc, [x]))[0]\n",
+    "big_file": "with open('big', 'wb') as f:\n    f.write(b'0' * (200 << 20))\n" + GOOD_INC,
+    "stdin": "input()\n" + GOOD_INC,
+    "good": GOOD_INC,
+    "bad": BAD_INC,
+}
+# Where PID 1 is differs: under sandbox=local the sample is the init of its own pid namespace (so
+# kill(1) kills itself and getppid() is 0); in a container PID 1 is the fork server, which nothing
+# inside can kill, ptrace or inspect (non-dumpable). These must pass there: the attack changes nothing.
+DOCKER_ONLY = {
+    "kill_init": "import os, signal\ntry:\n    os.kill(1, signal.SIGKILL)\nexcept OSError:\n    pass\n" + GOOD_INC,
+    "ptrace_parent": (
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "assert libc.ptrace(16, os.getppid(), 0, 0) != 0\n" + GOOD_INC
+    ),
+    "parent_proc_fds": (
+        "import os\nfor n in ('fd', 'mem', 'environ'):\n    try:\n"
+        "        os.listdir(f'/proc/{os.getppid()}/{n}') if n == 'fd' else open(f'/proc/{os.getppid()}/{n}',"
+        " 'rb').read(1)\n        raise SystemExit('opened ' + n)\n    except PermissionError:\n"
+        "        pass\n" + GOOD_INC
+    ),
+}
+
+
+def test_hostile_cases_give_the_local_verdicts(dsb):
+    from aibench.sandboxes.local import LocalSandbox
+
+    def timeout(name):
+        return 1.0 if name in ("stop_self", "infinite_loop") else 2.0 if name == "fork_bomb" else 3.0
+
+    items = [(n, prog(code, timeout=timeout(n))) for n, code in HOSTILE.items()]
+    with LocalSandbox() as lsb:
+        local = dict(lsb.execute_many(items, workers=2))
+    docker = dict(dsb.execute_many(items, workers=2))
+    diff = {
+        n: (local[n].status.value, docker[n].status.value, docker[n].error)
+        for n in HOSTILE
+        if local[n].status is not docker[n].status
+    }
+    assert diff == {}
+    assert docker["good"].passed and not any(
+        docker[n].passed for n in HOSTILE if n not in ("good", "setsid_grandchild")
+    )
+    only = dict(dsb.execute_many([(n, prog(c)) for n, c in DOCKER_ONLY.items()], workers=2))
+    assert {n: (v.status.value, v.error) for n, v in only.items() if not v.passed} == {}
+    assert docker["fake_markers"].detail.get("forged_marker") is True or docker["fake_markers"].status is Status.FAILED
+    assert docker["huge_alloc"].status is Status.MEMORY
+    assert dsb.execute(prog(GOOD_INC)).passed  # still usable
+
+
+@pytest.mark.xfail(
+    reason="zygote, degraded path (no pid namespace): kill_tree()'s reap_all() can reap the sample "
+    "itself, then wait4(pid) raises ChildProcessError -> sandbox_error instead of failed/timeout",
+    strict=False,
+)
+def test_fork_bomb_verdict_is_not_a_sandbox_error(dsb):
+    for _ in range(3):
+        v = dsb.execute(prog("import os\nwhile True:\n    os.fork()\n" + GOOD_INC, timeout=2.0))
+        assert v.status in (Status.FAILED, Status.TIMEOUT), v.error
+    assert dsb.execute(prog(GOOD_INC)).passed
+
+
+# ----------------------------------------------------------------------------- nothing left behind
+def test_dead_container_is_replaced_and_removed():
+    """The in-container init cannot be killed from inside (kill_init above); kill it from outside
+    mid-run: the samples in flight are requeued on a fresh container, nothing is left."""
+    from aibench.sandboxes.docker import DockerSandbox
+
+    sb = DockerSandbox()
+    slow = prog("import time\ntime.sleep(0.5)\n" + GOOD_INC)
+    got = {}
+    killed = False
+    for tag, v in sb.execute_many(((i, slow) for i in range(6)), workers=1):
+        got[tag] = v
+        if not killed:
+            [c] = [c for c in of_run(sb) if c.status == "running"]
+            c.kill()
+            killed = True
+    assert len(got) == 6 and all(v.passed for v in got.values())
+    assert sb.stats["restarted_workers"] >= 1
+    sb.close()
+    assert of_run(sb) == []
+
+
+def test_generator_closed_and_ctrl_c_leave_no_container():
+    from aibench.sandboxes.docker import DockerSandbox
+
+    sb = DockerSandbox()
+    slow = prog("import time\ntime.sleep(0.3)\n" + GOOD_INC)
+    gen = sb.execute_many(((i, slow) for i in range(20)), workers=2)
+    next(gen)
+    gen.close()
+    assert sb.execute(prog(GOOD_INC)).passed
+    sb.close()
+    assert of_run(sb) == []
+
+
+def _cli(tmp_path, *args):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aibench",
+            "sandbox=docker",
+            "tracking.enabled=false",
+            "run.progress=false",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            *args,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_containers(pid: int, timeout: float = 120.0) -> None:
+    from aibench.sandboxes.docker import owner_id
+
+    owner = owner_id(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if [c for c in containers(**{"org.aibench.owner": owner}) if c.status == "running"]:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the run started no container")
+
+
+def test_cli_run_with_sigint_leaves_no_container(tmp_path):
+    from aibench.sandboxes.docker import owner_id
+
+    p = _cli(tmp_path, "run.n_samples=20")
+    owner = None
+    try:
+        _wait_for_containers(p.pid)
+        owner = owner_id(p.pid)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        _out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert containers(**{"org.aibench.owner": owner}) == []
+
+
+def test_killed_run_leaves_no_container_and_stale_ones_are_removed(tmp_path):
+    """SIGKILL: the engine removes the containers when their stdin closes; a container a killed
+    run could not clean up (here: created by hand with such a run's labels) is removed by the
+    next sandbox."""
+    from aibench.sandboxes.docker import DockerSandbox, owner_id
+
+    p = _cli(tmp_path, "run.n_samples=20")
+    try:
+        _wait_for_containers(p.pid)
+        owner = owner_id(p.pid)
+    finally:
+        p.kill()
+        p.wait()
+    deadline = time.monotonic() + 60
+    while containers(**{"org.aibench.owner": owner}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert containers(**{"org.aibench.owner": owner}) == []
+
+    from aibench.sandboxes._docker_image import default_images
+
+    image = next(ref for ref in default_images() if _has(ref))
+    stale = client().containers.create(
+        image,
+        ["sleep", "600"],
+        labels={"org.aibench.sandbox": "1", "org.aibench.run": "dead", "org.aibench.owner": owner},
+        network_mode="none",
+    )
+    stale.start()
+    with DockerSandbox() as sb:
+        assert sb.stats["stale_containers_removed"] >= 1
+    assert containers(**{"org.aibench.owner": owner}) == []
+
+
+def _has(ref: str) -> bool:
+    import docker
+
+    try:
+        client().images.get(ref)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def test_describe_records_image_and_engine(dsb):
+    d = dsb.describe()
+    assert d["name"] == "docker"
+    assert d["docker"]["image_id"].startswith("sha256:") and d["docker"]["engine"]["Version"]
+    assert d["isolation"]["network"]["enforced"] is True
+    assert "fork_server_inside_container" in d["isolation"]
+
+
+def test_user_errors_are_one_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), DOCKER_HOST=f"unix://{tmp_path}/nothing.sock")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aibench",
+            "sandbox=docker",
+            "run.limit=1",
+            "tracking.enabled=false",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "no Docker daemon answers" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "run" / "run_manifest.json").exists()
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aibench",
+            "sandbox=docker",
+            "sandbox.image=aibench-sandbox:nope",
+            "run.limit=1",
+            "tracking.enabled=false",
+            f"hydra.run.dir={tmp_path / 'run2'}",
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "python -m aibench.sandboxes.docker build" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_headline_command_end_to_end(tmp_path):
+    """`python -m aibench harness=bigcode sandbox=docker model=ollama/llama3 model.host=...` against
+    the local Ollama-protocol test server."""
+    import json
+
+    from fakes import FakeOllama
+
+    with FakeOllama(models={"llama3:latest": "a" * 64}) as srv:
+        srv.answers.wrong.add("HumanEval/1")
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        env.pop("OLLAMA_HOST", None)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "aibench",
+                "harness=bigcode",
+                "sandbox=docker",
+                "model=ollama/llama3",
+                f"model.host={srv.url}",
+                "run.limit=3",
+                "run.n_samples=2",
+                "tracking.enabled=false",
+                "run.progress=false",
+                f"hydra.run.dir={tmp_path / 'run'}",
+                f"paths.cache_dir={tmp_path / 'cache'}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())["tasks"]["humaneval"]
+    assert m["pass@k"]["pass@1"] == pytest.approx(2 / 3)
+    manifest = json.loads((tmp_path / "run" / "run_manifest.json").read_text())
+    assert manifest["sandbox"]["name"] == "docker"
+    assert manifest["sandbox"]["docker"]["image_id"].startswith("sha256:")
+    assert manifest["sandbox"]["docker"]["engine"]["Version"]
