@@ -23,6 +23,7 @@ import random
 import signal
 import sys
 import tempfile
+import time
 from typing import Any
 
 from aibench.sandboxes import isolation as iso
@@ -191,12 +192,26 @@ def _split(z, runner, req, res_w: int, pids_fd: int | None, setup_w: int, nonce_
         runner.judge_main(req, from_c_r, to_c_w, channel)
     except BaseException:  # noqa: BLE001 - no verdict = not passed
         pass
-    try:  # C and whatever it started end with the judge (the pid namespace's init) anyway
+    _end_candidate(pid)
+    flush_std()
+    os._exit(0)
+
+
+def _end_candidate(pid: int) -> None:
+    """Reap C once it is gone (the judge hung up: an honest C exits at once). The judge cannot
+    kill C when C runs under another uid; a C that lives on is killed by the fork server (or the
+    kernel, with the judge as its pid namespace's init) when the judge exits."""
+    try:
         os.kill(pid, signal.SIGKILL)
     except OSError:
         pass
-    flush_std()
-    os._exit(0)
+    for _ in range(50):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.001)
 
 
 def _setup_failed(setup_w: int, e: BaseException) -> None:

@@ -213,10 +213,14 @@ class Zygote:
             watch(pid, o, out_r, err_r, res_r, setup_r, float(self.cfg.get("setup_grace_s", SETUP_GRACE_S)))
         finally:
             if o.wait_status is None:  # always killed and reaped, whatever happened above
-                o.strays += iso.kill_tree(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 _, o.wait_status, o.rusage = os.wait4(pid, 0)
-            if self.pidns_fd is None:
-                o.strays += iso.kill_tree(os.getpid(), include_root=False)  # orphans re-parented to us
+            # what the sample left: with a pid namespace the kernel kills it with the sample's init;
+            # without one its orphans re-parented to us (a subreaper) and are killed here
+            o.strays += iso.kill_tree(os.getpid(), include_root=False)
             iso.reap_all()
             for fd in mine:
                 os.close(fd)
