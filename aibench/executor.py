@@ -372,11 +372,19 @@ def print_summary(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console(width=max(100, Console().width))
-    ks = sorted({k for res in report["tasks"].values() for k in res["pass@k"]}, key=lambda k: int(k.split("@")[1]))
+    if "table" in report:  # a harness with its own columns (harness=lm_eval: task, filter, metric, value, stderr)
+        table = Table(title="aibench results", title_justify="left")
+        for col in report["table"]["columns"]:
+            table.add_column(col, justify="right" if col in ("value", "stderr") else "left")
+        for row in report["table"]["rows"]:
+            table.add_row(*(str(c) for c in row))
+        console.print(table)
+    pass_at_k = {} if "table" in report else report["tasks"]
+    ks = sorted({k for res in pass_at_k.values() for k in res["pass@k"]}, key=lambda k: int(k.split("@")[1]))
     table = Table(title="aibench results", title_justify="left")
     for col in ("task", "problems", "samples/problem", *ks, "status counts"):
         table.add_column(col, justify="left" if col in ("task", "status counts") else "right")
-    for task, res in report["tasks"].items():
+    for task, res in pass_at_k.items():
         spp = res["samples_per_problem"]
         table.add_row(
             task,
@@ -385,8 +393,9 @@ def print_summary(report: dict[str, Any]) -> None:
             *(f"{res['pass@k'][k]:.4f}" if k in res["pass@k"] else "-" for k in ks),
             ", ".join(f"{s}={n}" for s, n in sorted(res["status_counts"].items())),
         )
-    console.print(table)
-    for task, res in report["tasks"].items():
+    if pass_at_k:
+        console.print(table)
+    for task, res in pass_at_k.items():
         if res["k_omitted"]:
             omitted = ", ".join(f"pass@{k}" for k in res["k_omitted"])
             console.print(

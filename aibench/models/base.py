@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator
 
+from aibench.errors import AibenchError
 from aibench.types import Completion, GenerationRequest, Problem
 
 
@@ -40,6 +41,22 @@ class Model(ABC):
 
     def check(self) -> None:
         """Fail fast with AibenchError if the backend cannot serve (called before generation)."""
+
+    #: whether :meth:`loglikelihood` / :meth:`loglikelihood_rolling` work (prompt log-probabilities)
+    supports_loglikelihood: bool = False
+
+    def loglikelihood(self, requests: list[tuple[str, str]], progress: Any = None) -> list[tuple[float, bool]]:
+        """Per ``(context, continuation)``: the continuation's total log-probability given the
+        context, and whether greedy decoding would produce it. ``progress(n)`` is called as
+        requests finish."""
+        raise AibenchError(
+            f"{self.name} cannot give prompt log-probabilities (backends that can: hf, "
+            "openai completion models on a server with echo+logprobs)"
+        )
+
+    def loglikelihood_rolling(self, texts: list[str], progress: Any = None) -> list[float]:
+        """Per text: its total log-probability (every token scored)."""
+        return [lp for lp, _ in self.loglikelihood([("", t) for t in texts], progress)]
 
     def close(self) -> None:
         """Release connections/threads."""

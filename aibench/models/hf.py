@@ -202,6 +202,88 @@ class HFModel(SamplingModel):
                                              batch_size=len(unit)))
         return out_list
 
+    # -- prompt log-probabilities (lm-eval's HFLM semantics: encoding, prefix token, windows) --------
+    supports_loglikelihood = True
+
+    def _prefix_token_id(self) -> int:
+        tok = self._tok
+        return tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+
+    def _encode(self, text: str, add_special_tokens: Optional[bool] = None) -> list[int]:
+        kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+        if add_special_tokens is None and text.startswith(self._tok.decode(self._prefix_token_id())):
+            kw = {"add_special_tokens": False}  # already starts with BOS
+        return self._tok.encode(text, **kw)
+
+    def max_length(self) -> int:
+        cfg = getattr(self._model.config, "text_config", None) or self._model.config
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+            if getattr(cfg, attr, None) is not None:
+                return int(getattr(cfg, attr))
+        n = getattr(self._tok, "model_max_length", None)
+        return int(n) if n is not None and n < int(1e30) else 2048
+
+    def _score_tokens(self, context: list[int], continuation: list[int]) -> tuple[float, bool]:
+        """One forward pass: log P(continuation | context) and whether it is the greedy choice."""
+        import torch
+        import torch.nn.functional as F
+
+        inp = (context + continuation)[-(self.max_length() + 1):][:-1]
+        with torch.inference_mode():
+            logits = F.log_softmax(self._model(torch.tensor([inp], device=self.device)).logits, dim=-1)[0]
+        logits = logits[len(inp) - len(continuation): len(inp)]
+        cont = torch.tensor(continuation, dtype=torch.long, device=self.device)
+        greedy = bool((logits.argmax(dim=-1) == cont).all())
+        return float(torch.gather(logits, 1, cont.unsqueeze(-1)).squeeze(-1).sum()), greedy
+
+    def loglikelihood(self, requests: list[tuple[str, str]], progress: Any = None) -> list[tuple[float, bool]]:
+        if not self._checked:
+            self.check()
+        out = []
+        for context, continuation in requests:
+            if context == "":
+                cont = self._encode(continuation, add_special_tokens=False)
+                prefix = self._prefix_token_id()
+                ctx, cont = ([prefix], cont) if prefix != cont[0] else (cont[:1], cont[1:])
+            else:
+                n_spaces = len(context) - len(context.rstrip())
+                if n_spaces:  # trailing spaces belong to the continuation (word-boundary tokens)
+                    context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+                whole, ctx = self._encode(context + continuation), self._encode(context)
+                cont = whole[len(ctx):]
+            out.append(self._score_tokens(ctx, cont))
+            self.count("requests")
+            if progress is not None:
+                progress(1)
+        return out
+
+    def loglikelihood_rolling(self, texts: list[str], progress: Any = None) -> list[float]:
+        """Rolling windows of the model's context length, each token predicted once, the first
+        from the prefix token (lm-eval's ``get_rolling_token_windows`` with context_len=1)."""
+        if not self._checked:
+            self.check()
+        max_len = self.max_length()
+        out = []
+        for text in texts:
+            tokens = self._encode(text)
+            total, predicted = 0.0, 0
+            windows: list[tuple[list[int], list[int]]] = []
+            if tokens:
+                first = min(max_len, len(tokens))
+                windows.append(([self._prefix_token_id()] + tokens[: first - 1], tokens[:first]))
+                predicted = first
+            while predicted < len(tokens):
+                end = predicted + min(len(tokens) - predicted, max_len)
+                windows.append((tokens[end - max_len - 1: end - 1], tokens[predicted:end]))
+                predicted = end
+            for inp, pred in windows:  # disjoint: the context stops where the scored tokens begin
+                total += self._score_tokens(inp[: len(inp) - (len(pred) - 1)], pred)[0]
+            out.append(total)
+            self.count("requests")
+            if progress is not None:
+                progress(1)
+        return out
+
     # -- manifest -------------------------------------------------------------------------------
     def _extra_params(self) -> dict[str, Any]:
         return {"batch_size": self.batch_size, "dtype": self.dtype_name, "revision": self.revision}

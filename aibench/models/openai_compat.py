@@ -13,6 +13,7 @@ many stop strings are sent (OpenAI accepts 4; the harness cuts at all of them an
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -220,6 +221,108 @@ class OpenAICompatModel(SamplingModel):
                 ctoks if n == 1 or ctoks is None else round(ctoks / n), started,
                 usage_shared_by=n if n > 1 else None))
         return out
+
+    # -- prompt log-probabilities: /completions with echo + logprobs (OpenAI legacy layout) --------
+    @property
+    def supports_loglikelihood(self) -> bool:  # /chat/completions does not echo the prompt
+        return not self.chat
+
+    def loglikelihood(self, requests: list[tuple[str, str]], progress: Any = None) -> list[tuple[float, bool]]:
+        """The continuation's tokens are those the server's ``text_offset`` places at or after the
+        context's end (trailing spaces of the context move to the continuation, as in lm-eval)."""
+        spans = []
+        for context, continuation in requests:
+            start = len(context.rstrip())
+            spans.append((context + continuation, start))
+        return self._score_spans(spans, progress)
+
+    def loglikelihood_rolling(self, texts: list[str], progress: Any = None) -> list[float]:
+        """Every echoed token of the text that has a log-probability (a server scores the first one
+        only when its tokenizer adds a BOS token)."""
+        return [lp for lp, _ in self._score_spans([(t, 0) for t in texts], progress)]
+
+    def _score_spans(self, spans: list[tuple[str, int]], progress: Any) -> list[tuple[float, bool]]:
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        from aibench.models.cache import cache_key
+
+        if self.chat:
+            super().loglikelihood([])  # raises: the chat endpoint gives no prompt log-probabilities
+        if not self._checked:
+            self.check()
+        cache = self.cache
+        results: dict[tuple[str, int], tuple[float, bool]] = {}
+        keys: dict[tuple[str, int], str] = {}
+        for span in dict.fromkeys(spans):
+            keys[span] = cache_key({"backend": self.backend, "identity": self._identity(), "op": "echo_logprobs",
+                                    "prompt": span[0], "start": span[1]})
+            hit = cache.get(keys[span]) if cache is not None else None
+            if hit is not None:
+                results[span] = tuple(json.loads(hit["text"]))  # type: ignore[assignment]
+        todo = [s for s in keys if s not in results]
+        done_count = sum(1 for s in spans if s in results)
+        if progress is not None and done_count:
+            progress(done_count)
+        counts = {s: spans.count(s) for s in todo} if progress is not None else {}
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="aibench-logprobs") as ex:
+            pending = {ex.submit(self._echo_score, *s): s for s in todo}
+            try:
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        span = pending.pop(f)
+                        results[span] = f.result()
+                        if cache is not None:
+                            cache.put(keys[span], backend=self.backend, model=self.model, task_id="echo_logprobs",
+                                      sample_index=0, text=json.dumps(results[span]), kind="logprobs",
+                                      finish_reason=None, usage={"cached": False})
+                        if progress is not None:
+                            progress(counts[span])
+            finally:
+                for f in pending:
+                    f.cancel()
+        return [results[s] for s in spans]
+
+    def _echo_score(self, prompt: str, start: int) -> tuple[float, bool]:
+        from aibench.models.http import HttpStatusError, MalformedResponse, RetriesExhausted, parse_json
+
+        body = {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True,
+                "logprobs": 1}
+        if self.seed is not None:
+            body["seed"] = self.seed
+
+        def once() -> dict[str, Any]:
+            self.count("requests")
+            resp = self.http.request("POST", "/completions", json_body=body)
+            obj = parse_json(resp.text, resp.url)
+            try:
+                lp = obj["choices"][0]["logprobs"]
+                rows = list(zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"], lp["text_offset"], strict=True))
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise MalformedResponse(
+                    f"{resp.url} answered echo+logprobs without choices[0].logprobs.tokens/token_logprobs/"
+                    "top_logprobs/text_offset: this server cannot score prompts (use model=hf/... or a vLLM server)"
+                ) from None
+            return {"rows": rows}
+
+        try:
+            rows = self.http.call(once)["rows"]
+        except RetriesExhausted as e:
+            raise AibenchError(f"{self.name}: request failed after {self.retries} retries: {e}") from None
+        except MalformedResponse as e:
+            raise AibenchError(f"{self.name}: {e}") from None
+        except HttpStatusError as e:
+            raise AibenchError(self._fatal_status(e) or f"{self.name}: {self.base_url}/completions refused "
+                               f"echo+logprobs (HTTP {e.status}: {e.message})") from None
+        total, greedy = 0.0, True
+        for token, logprob, top, offset in rows:
+            # tokens of the continuation: they end after ``start``; the one generated token lies past the prompt
+            if offset >= len(prompt) or offset + len(token) <= start or logprob is None:
+                continue
+            total += float(logprob)
+            if top:
+                greedy = greedy and max(top, key=top.get) == token
+        return total, greedy
 
     # -- manifest -------------------------------------------------------------------------------
     def _extra_params(self) -> dict[str, Any]:

@@ -117,6 +117,8 @@ def flatten_metrics(report: Mapping[str, Any]) -> dict[str, float]:
             out[f"samples/{key}"] = float(value)
     if isinstance(report.get("elapsed_s"), (int, float)):
         out["elapsed_s"] = float(report["elapsed_s"])
+    for key, value in report.get("extra_metrics", {}).items():  # names made by the harness (harness=lm_eval)
+        out[key] = float(value)
     check = report.get("cross_check")
     if isinstance(check, Mapping):  # harness.cross_check: both engines' pass@k side by side
         for task, res in check.get("tasks", {}).items():
@@ -202,7 +204,7 @@ def finish_run(
         metrics=[Metric(k, v, end_ms, 0) for k, v in metrics.items()],
         params=[Param(k, str(v)[:6000]) for k, v in params.items()],
     )
-    for name in ARTIFACTS:
+    for name in (*ARTIFACTS, *(report or {}).get("artifacts", ())):  # plus the harness's own files
         path = run_dir / name
         if path.exists():
             client.log_artifact(run_id, str(path))

@@ -1,16 +1,56 @@
 """A fake OpenAI-compatible server: /v1/completions, /v1/chat/completions, /v1/models, SSE
 streaming (``data: {...}`` lines ending with ``data: [DONE]``), the OpenAI error shape
 ``{"error": {"message", "type", "param", "code"}}`` and 401 on a bad key. ``supports_n=False``
-behaves like Ollama's /v1 (one choice whatever ``n`` says)."""
+behaves like Ollama's /v1 (one choice whatever ``n`` says).
+
+``/v1/completions`` honours ``logprobs`` (top-k) and ``echo`` in the legacy layout: ``choices[].logprobs``
+= ``tokens``, ``token_logprobs``, ``top_logprobs``, ``text_offset`` over the echoed prompt (its first
+token unscored: ``None``) followed by the generated tokens. Log-probabilities come from
+:func:`token_logprob` (deterministic, so tests compute expected values themselves);
+``supports_echo=False`` answers ``logprobs: null`` like servers without prompt scoring."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
 from typing import Any, Optional
 
-from .server import FakeServer, Fault, apply_stop_and_limit, count_tokens, split_stream
+from .server import FakeServer, Fault, apply_stop_and_limit, count_tokens, split_stream, tokenize
+
+ALT_TOKEN, ALT_LOGPROB = " the", -1.5  # the other candidate in every top_logprobs entry
+
+
+def token_logprob(prev: str, token: str) -> float:
+    """The fake model's log-probability of ``token`` after ``prev`` (the preceding token)."""
+    h = int.from_bytes(hashlib.sha256(f"{prev}\x1f{token}".encode()).digest()[:2], "big")
+    return -round(0.01 + h / 65535 * 4.0, 6)
+
+
+def completion_logprobs(prompt: str, generated: str, k: int, echo: bool) -> dict[str, Any]:
+    """OpenAI legacy ``logprobs`` of (echoed prompt +) generated text."""
+    prompt_toks, gen_toks = tokenize(prompt), tokenize(generated)
+    tokens = (prompt_toks if echo else []) + gen_toks
+    first = 0 if echo else len(prompt_toks)
+    context = prompt_toks + gen_toks
+    out: dict[str, list] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+    offset = 0 if echo else len(prompt)
+    for i, tok in enumerate(tokens):
+        pos = first + i
+        out["tokens"].append(tok)
+        out["text_offset"].append(offset)
+        offset += len(tok)
+        if pos == 0:
+            out["token_logprobs"].append(None)
+            out["top_logprobs"].append(None)
+            continue
+        lp = token_logprob(context[pos - 1], tok)
+        cands = {tok: lp} | ({ALT_TOKEN: ALT_LOGPROB} if tok != ALT_TOKEN else {})
+        top = sorted(cands.items(), key=lambda kv: -kv[1])[: max(1, k)]
+        out["token_logprobs"].append(lp)
+        out["top_logprobs"].append(dict(top))
+    return out
 
 
 def oa_error(message: str, type_: str = "invalid_request_error", param: Any = None,
@@ -22,11 +62,12 @@ class FakeOpenAI(FakeServer):
     generation_paths = ("/v1/completions", "/v1/chat/completions")
 
     def __init__(self, latency: float = 0.0, models: tuple[str, ...] = ("gpt-test",),
-                 api_key: Optional[str] = None, supports_n: bool = True) -> None:
+                 api_key: Optional[str] = None, supports_n: bool = True, supports_echo: bool = True) -> None:
         super().__init__(latency)
         self.models = list(models)
         self.api_key = api_key
         self.supports_n = supports_n
+        self.supports_echo = supports_echo
 
     def _authorized(self, h) -> bool:
         if self.api_key is None:
@@ -79,10 +120,18 @@ class FakeOpenAI(FakeServer):
         if fault is not None and fault.kind == "malformed":
             return self.send_json(h, 200, {"id": cid, "object": obj_type, "result": "???"})
         if not body.get("stream"):
+            echo = bool(body.get("echo")) and not chat and self.supports_echo
+            k = body.get("logprobs")
+            scored = not chat and self.supports_echo and k is not None and k is not False
+
+            def text_choice(i: int, t: str, r: str) -> dict[str, Any]:
+                lp = completion_logprobs(prompt, t, int(k), echo) if scored else None
+                return {"index": i, "text": (prompt + t) if echo else t, "logprobs": lp, "finish_reason": r}
+
             out = {"id": cid, "object": obj_type, "created": created, "model": model,
                    "system_fingerprint": "fp_fake", "usage": usage, "choices": [
                        ({"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": r}
-                        if chat else {"index": i, "text": t, "logprobs": None, "finish_reason": r})
+                        if chat else text_choice(i, t, r))
                        for i, t, r in choices]}
             if fault is not None and fault.kind == "truncate":
                 return self.send_truncated(h, out)
