@@ -2,7 +2,8 @@
 
 Plain data is exactly: None, bool, int (any size), float (bit-exact: nan/inf/-0.0), complex, str
 (lone surrogates included), bytes, bytearray, list, tuple, dict (any plain keys, order kept), set,
-frozenset. Only exact types: a subclass (``class A(int)`` with a lying ``__eq__``, ``Counter``,
+frozenset, and the standard library's exact numbers ``fractions.Fraction`` and ``decimal.Decimal``
+(honest solutions return them; their equality is the library's). Only exact types: a subclass (``class A(int)`` with a lying ``__eq__``, ``Counter``,
 ``np.float64``) is not plain data, so no program-defined behaviour can cross.
 
 Wire format: a one-byte tag, then
@@ -10,6 +11,7 @@ Wire format: a one-byte tag, then
     float ``d`` (IEEE binary64) | complex ``j`` (2 x binary64)
     str ``s`` (u32 length + UTF-8 with surrogatepass) | bytes ``b`` / bytearray ``B`` (u32 + raw)
     list ``l`` / tuple ``t`` / set ``S`` / frozenset ``Z`` (u32 count + items) | dict ``D`` (u32 + k, v...)
+    Fraction ``R`` (numerator, denominator: two ints) | Decimal ``M`` (u32 length + its str)
 Encoding and decoding are iterative with hard bounds (bytes, depth, items): hostile input never
 recurses, never hangs and every decoding error is one ``PlainDataError``.
 
@@ -20,6 +22,12 @@ from __future__ import annotations
 
 import os
 import struct
+from decimal import Decimal
+from fractions import Fraction
+
+# This code also runs in the candidate process: bind the builtins it uses here, so a program
+# that replaces ``builtins.len`` & co. changes its own behaviour, never this module's.
+globals().update({k: v for k, v in __import__("builtins").__dict__.items() if not k.startswith("_")})
 
 MAX_BYTES = 64 << 20
 MAX_DEPTH = 1000
@@ -37,6 +45,7 @@ T_NONE, T_TRUE, T_FALSE, T_INT, T_BIG, T_FLOAT, T_COMPLEX = b"NTFqIdj"
 T_STR, T_BYTES, T_BARRAY, T_LIST, T_TUPLE, T_DICT, T_SET, T_FSET = b"sbBltDSZ"
 # Homogeneous list/tuple fast paths: int64s, floats, strs packed in one go (the common HumanEval args).
 T_LIST_Q, T_TUPLE_Q, T_LIST_D, T_TUPLE_D, T_LIST_S, T_TUPLE_S = b"LUGHWX"
+T_FRACTION, T_DECIMAL = b"RM"
 _CONTAINER_TAGS = {T_LIST: list, T_TUPLE: tuple, T_DICT: dict, T_SET: set, T_FSET: frozenset}
 _PACKED = {T_LIST_Q: (list, "q"), T_TUPLE_Q: (tuple, "q"), T_LIST_D: (list, "d"), T_TUPLE_D: (tuple, "d"),
            T_LIST_S: (list, "s"), T_TUPLE_S: (tuple, "s")}
@@ -143,6 +152,15 @@ def encode(value, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH, max_it
         elif t is complex:
             ap(_J.pack(T_COMPLEX, v.real, v.imag))
             size += 17
+        elif t is Fraction:  # a two-item record: numerator, denominator
+            ap(b"R")
+            size += 1
+            extend((v.denominator, v.numerator))
+        elif t is Decimal:
+            raw = str(v).encode()
+            ap(_H.pack(T_DECIMAL, len(raw)))
+            ap(raw)
+            size += 5 + len(raw)
         else:
             raise NotPlainData(f"{t.__module__}.{t.__qualname__} is not plain data")
         if size > max_bytes or items > max_items:
@@ -155,7 +173,7 @@ def decode(data: bytes, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS):
         return _decode(data, max_depth, max_items)
     except PlainDataError:
         raise
-    except (ValueError, TypeError, IndexError, OverflowError, struct.error, MemoryError, RecursionError) as e:
+    except (ValueError, TypeError, IndexError, ArithmeticError, struct.error, MemoryError, RecursionError) as e:
         raise PlainDataError(f"malformed plain data: {type(e).__name__}") from None
 
 
@@ -235,6 +253,18 @@ def _decode(data, max_depth, max_items):
         elif tag == T_COMPLEX:
             v = complex(*_dd_from(data, pos))
             pos += 16
+        elif tag == T_FRACTION:
+            if len(stack) >= max_depth:
+                raise PlainDataError("nesting too deep")
+            stack.append([T_FRACTION, 2, []])
+            continue
+        elif tag == T_DECIMAL:
+            (ln,) = _u32_from(data, pos)
+            pos += 4
+            if ln > min(n - pos, 1 << 16):
+                raise PlainDataError("truncated")
+            v = Decimal(data[pos:pos + ln].decode("ascii"))
+            pos += ln
         else:
             raise PlainDataError(f"unknown tag {tag}")
         while True:  # hand v to its container; close every container that is now complete
@@ -257,6 +287,10 @@ def _decode(data, max_depth, max_items):
                 v = dict(zip(its[::2], its[1::2]))
             elif t == T_SET:
                 v = set(its)
+            elif t == T_FRACTION:
+                if type(its[0]) is not int or type(its[1]) is not int or its[1] <= 0:
+                    raise PlainDataError("malformed fraction")
+                v = Fraction(its[0], its[1])
             else:
                 v = frozenset(its)
 

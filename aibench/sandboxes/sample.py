@@ -166,6 +166,10 @@ def _split(z, runner, req, res_w: int, pids_fd: int | None, setup_w: int, nonce_
                 os.close(fd)
             _confine(z)
             os.write(from_c_w, b"R")
+            # no program code before the judge's set-up is complete: where C shares the judge's
+            # uid (containers), it could otherwise kill the judge and pass for a sandbox fault
+            if os.read(to_c_r, 1) != b"G":
+                os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(72)
         try:
@@ -188,6 +192,10 @@ def _split(z, runner, req, res_w: int, pids_fd: int | None, setup_w: int, nonce_
         os.close(setup_w)
     except BaseException as e:  # noqa: BLE001
         _setup_failed(setup_w, e)
+    try:
+        os.write(to_c_w, b"G")
+    except OSError:
+        pass  # C is gone: the judge's first call says so
     try:
         runner.judge_main(req, from_c_r, to_c_w, channel)
     except BaseException:  # noqa: BLE001 - no verdict = not passed

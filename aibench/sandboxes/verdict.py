@@ -25,6 +25,7 @@ class Outcome:
 
     limits: dict[str, Any]
     nonce: str
+    judge: str = "inprocess"  # "isolated": the sample process is the trusted judge, not the program
     messages: list[dict] = field(default_factory=list)
     garbage_lines: int = 0
     channel_overflow: str | None = None
@@ -86,6 +87,23 @@ def decide(req_id: Any, o: Outcome) -> dict[str, Any]:
     }
 
 
+def _candidate_end(detail: dict) -> tuple[str, str] | None:
+    """Status of a split-judge sample whose program process died during the tests, named like the
+    in-process judge names its own death: a CPU-limit kill is a timeout, another signal a crash,
+    an exit 'exited with code N before the tests completed'."""
+    if not detail.get("candidate_gone"):
+        return None
+    sig = detail.get("candidate_signal")
+    if sig == "SIGXCPU":
+        return "timeout", "CPU time limit (SIGXCPU)"
+    if isinstance(sig, str):
+        return "crashed", f"killed by {sig}"
+    code = detail.get("candidate_exit_code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return "failed", f"exited with code {code} before the tests completed"
+    return None
+
+
 def _status(o: Outcome, verdict, sig, exit_code, cpu, detail) -> tuple[str, str]:
     lim = o.limits
     if o.setup_error is not None:
@@ -105,8 +123,9 @@ def _status(o: Outcome, verdict, sig, exit_code, cpu, detail) -> tuple[str, str]
         return "memory", f"memory limit: the sample's processes together exceeded {lim.get('memory_bytes')} bytes"
     if verdict is not None and not o.killed:
         detail.update(verdict.get("detail") or {})
-        if detail.get("candidate_signal") == "SIGXCPU":  # the split judge's candidate hit its CPU limit
-            return "timeout", "CPU time limit (SIGXCPU)"
+        gone = _candidate_end(detail)  # the split judge's program process ended under it
+        if gone is not None:
+            return gone
         status = verdict.get("status")
         return (status if status in RUNNER_STATUSES else "failed"), str(verdict.get("error", ""))
     if o.killed == "timeout":
@@ -115,6 +134,10 @@ def _status(o: Outcome, verdict, sig, exit_code, cpu, detail) -> tuple[str, str]
         detail.update(verdict.get("detail") or {})
         status = verdict.get("status")
         return (status if status in RUNNER_STATUSES else "failed"), str(verdict.get("error", ""))
+    if sig is not None and o.judge == "isolated" and sig not in (signal.SIGXCPU,):
+        # the judge runs only trusted code: it dies by a signal only when the program (sharing its
+        # uid, e.g. in a container) or a limit ends it; either way the program failed
+        return "failed", f"the judge process was killed by {SIGNAMES.get(sig, str(sig))} before a verdict"
     if sig is not None:
         name = SIGNAMES.get(sig, str(sig))
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu is not None and cpu >= lim["cpu_seconds"] - 0.1):

