@@ -385,9 +385,15 @@ class LocalSandbox(Sandbox):
         assert verdict is not None
         return verdict
 
+    def judge_for(self, language: str) -> str:
+        """The configured judge where the language has it; languages whose programs run as their
+        own executable (node, java, a compiled binary) have only their runner (``inprocess``)."""
+        return self.judge if language in languages.supported_isolated() else "inprocess"
+
     def _submit(self, w: _Worker, tag: Any, program: Program, attempt: int = 0) -> Verdict | None:
+        judge = self.judge_for(program.language)
         try:
-            languages.get_runner(program.language, judge=self.judge)
+            languages.get_runner(program.language, judge=judge)
         except Exception as e:  # noqa: BLE001 - unknown language, judge module unavailable
             return Verdict(Status.SANDBOX_ERROR, error=str(e))
         rid = self._next_id
@@ -400,7 +406,7 @@ class LocalSandbox(Sandbox):
             "entry_point": program.entry_point,
             "test_cases": list(program.test_cases),
             "prelude": program.prelude,
-            "judge": self.judge,
+            "judge": judge,
             "limits": self.applied(program.timeout),
         }
         try:
