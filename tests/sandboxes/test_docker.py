@@ -308,17 +308,14 @@ def test_hostile_cases_give_the_local_verdicts(dsb):
     )
     only = dict(dsb.execute_many([(n, prog(c)) for n, c in DOCKER_ONLY.items()], workers=2))
     assert {n: (v.status.value, v.error) for n, v in only.items() if not v.passed} == {}
-    assert docker["fake_markers"].detail.get("forged_marker") is True or docker["fake_markers"].status is Status.FAILED
+    assert docker["fake_markers"].status is Status.FAILED
     assert docker["huge_alloc"].status is Status.MEMORY
     assert dsb.execute(prog(GOOD_INC)).passed  # still usable
 
 
-@pytest.mark.xfail(
-    reason="zygote, degraded path (no pid namespace): kill_tree()'s reap_all() can reap the sample "
-    "itself, then wait4(pid) raises ChildProcessError -> sandbox_error instead of failed/timeout",
-    strict=False,
-)
 def test_fork_bomb_verdict_is_not_a_sandbox_error(dsb):
+    """Without a pid namespace the fork server kills and reaps the sample before it sweeps what the
+    sample left (a sweep that reaped the sample first once made this a sandbox_error)."""
     for _ in range(3):
         v = dsb.execute(prog("import os\nwhile True:\n    os.fork()\n" + GOOD_INC, timeout=2.0))
         assert v.status in (Status.FAILED, Status.TIMEOUT), v.error
