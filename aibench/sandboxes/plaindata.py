@@ -12,6 +12,8 @@ Wire format: a one-byte tag, then
     str ``s`` (u32 length + UTF-8 with surrogatepass) | bytes ``b`` / bytearray ``B`` (u32 + raw)
     list ``l`` / tuple ``t`` / set ``S`` / frozenset ``Z`` (u32 count + items) | dict ``D`` (u32 + k, v...)
     Fraction ``R`` (numerator, denominator: two ints) | Decimal ``M`` (u32 length + its str)
+    iterator ``i`` (u32 count + items): what an iterator or generator yielded, materialized by the
+    sender as ``Materialized``; decoded as a fresh iterator over those items
 Encoding and decoding are iterative with hard bounds (bytes, depth, items): hostile input never
 recurses, never hangs and every decoding error is one ``PlainDataError``.
 
@@ -45,13 +47,21 @@ T_NONE, T_TRUE, T_FALSE, T_INT, T_BIG, T_FLOAT, T_COMPLEX = b"NTFqIdj"
 T_STR, T_BYTES, T_BARRAY, T_LIST, T_TUPLE, T_DICT, T_SET, T_FSET = b"sbBltDSZ"
 # Homogeneous list/tuple fast paths: int64s, floats, strs packed in one go (the common HumanEval args).
 T_LIST_Q, T_TUPLE_Q, T_LIST_D, T_TUPLE_D, T_LIST_S, T_TUPLE_S = b"LUGHWX"
-T_FRACTION, T_DECIMAL = b"RM"
-_CONTAINER_TAGS = {T_LIST: list, T_TUPLE: tuple, T_DICT: dict, T_SET: set, T_FSET: frozenset}
+T_FRACTION, T_DECIMAL, T_ITER = b"RMi"
+
+
+class Materialized(list):
+    """The items an iterator/generator yielded (sender side). Decodes to ``iter(items)``: the
+    receiver gets an iterator again, so ``tuple(result)`` works and ``result == [...]`` stays False,
+    as with the original object."""
+
+
+_CONTAINER_TAGS = {T_LIST: list, T_TUPLE: tuple, T_DICT: dict, T_SET: set, T_FSET: frozenset, T_ITER: lambda: iter(())}
 _PACKED = {T_LIST_Q: (list, "q"), T_TUPLE_Q: (tuple, "q"), T_LIST_D: (list, "d"), T_TUPLE_D: (tuple, "d"),
            T_LIST_S: (list, "s"), T_TUPLE_S: (tuple, "s")}
 _FAST = {(list, int): (T_LIST_Q, "q"), (tuple, int): (T_TUPLE_Q, "q"), (list, float): (T_LIST_D, "d"),
          (tuple, float): (T_TUPLE_D, "d"), (list, str): (T_LIST_S, "s"), (tuple, str): (T_TUPLE_S, "s")}
-_SEQ_TAG = {list: T_LIST, tuple: T_TUPLE, set: T_SET, frozenset: T_FSET}
+_SEQ_TAG = {list: T_LIST, tuple: T_TUPLE, set: T_SET, frozenset: T_FSET, Materialized: T_ITER}
 _END = object()  # closes a container on the encoder's stack
 
 
@@ -132,7 +142,7 @@ def encode(value, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH, max_it
             ap(_H.pack(_SEQ_TAG[t], len(v)))
             size += 5
             push(_END)
-            extend(reversed(v) if t is list or t is tuple else list(v)[::-1])
+            extend(reversed(v) if t is list or t is tuple or t is Materialized else list(v)[::-1])
         elif t is dict:
             if depth >= max_depth:
                 raise PlainDataError("nesting too deep")
@@ -287,6 +297,8 @@ def _decode(data, max_depth, max_items):
                 v = dict(zip(its[::2], its[1::2]))
             elif t == T_SET:
                 v = set(its)
+            elif t == T_ITER:
+                v = iter(its)
             elif t == T_FRACTION:
                 if type(its[0]) is not int or type(its[1]) is not int or its[1] <= 0:
                     raise PlainDataError("malformed fraction")

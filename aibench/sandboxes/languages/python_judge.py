@@ -21,6 +21,7 @@ import builtins
 import os
 import select
 import signal
+import itertools
 import symtable
 import sys
 import time
@@ -46,6 +47,7 @@ TESTS_FILE, PRELUDE_FILE = "<tests>", "<prelude>"
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _BUILTIN_EXC = {k: v for k, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
 _MUTABLE = frozenset({list, dict, set, bytearray})
+_Iterator = __import__("collections.abc").abc.Iterator
 _PLAIN_BASES = (int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
 _EXACT = {str: str.__str__, int: int.__index__, float: float.__float__}
 
@@ -97,6 +99,11 @@ def _normalize(v, depth: int = 0):
         return v
     if getattr(v, "ndim", None) == 0 and t.__module__ == "numpy":
         return _normalize(v.item(), depth + 1)
+    if isinstance(v, _Iterator):  # a generator, map, zip, ...: what it yields, as an iterator again
+        items = list(itertools.islice(v, pd.MAX_ITEMS + 1))
+        if len(items) > pd.MAX_ITEMS:
+            raise pd.NotPlainData("iterator yields too many items")
+        return pd.Materialized(_normalize(x, depth + 1) for x in items)
     for base in _PLAIN_BASES:
         if isinstance(v, base):
             if base is dict:
