@@ -29,9 +29,9 @@ import traceback
 from typing import Any
 
 from aibench.sandboxes import plaindata as pd
-from aibench.sandboxes.languages.python import (
+from aibench.sandboxes.languages.python import PythonRunner
+from aibench.sandboxes.languages.python_tests import (
     FILENAME,
-    PythonRunner,
     _flush_std,
     _instrument,
     _one_line,
