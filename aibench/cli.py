@@ -13,7 +13,10 @@ import re
 import sys
 from typing import Any, Callable
 
+from aibench.types import RunReport
+
 PREFIX = "aibench: error: "
+USER_ERROR = 2  # exit code of every user error (a bad option, key or value; a run that cannot start)
 
 # routes to a model without a file of its own, offered when a model option is not found
 GROUP_HINTS = {
@@ -130,7 +133,7 @@ def _run_and_report(func: Callable[[], Any]) -> Any:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         report(exc)
-        sys.exit(1)
+        sys.exit(USER_ERROR)
 
 
 def install() -> None:
@@ -176,7 +179,7 @@ def fast_help(argv: list[str]) -> bool:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         report(exc)
-        sys.exit(1)
+        sys.exit(USER_ERROR)
     help_cfg = cfg.hydra.help
     job = OmegaConf.to_container(cfg)
     job.pop("hydra")
@@ -188,3 +191,70 @@ def fast_help(argv: list[str]) -> bool:
     print(OmegaConf.to_yaml(job))
     print(help_cfg.footer)
     return True
+
+
+def print_summary(run_report: RunReport) -> None:
+    """The console summary of a finished run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    report = run_report.to_dict()
+
+    console = Console(width=max(100, Console().width))
+    if "table" in report:  # a harness with its own columns (harness=lm_eval: task, filter, metric, value, stderr)
+        table = Table(title="aibench results", title_justify="left")
+        for col in report["table"]["columns"]:
+            table.add_column(col, justify="right" if col in ("value", "stderr") else "left")
+        for row in report["table"]["rows"]:
+            table.add_row(*(str(c) for c in row))
+        console.print(table)
+    pass_at_k = {} if "table" in report else report["tasks"]
+    ks = sorted({k for res in pass_at_k.values() for k in res["pass@k"]}, key=lambda k: int(k.split("@")[1]))
+    table = Table(title="aibench results", title_justify="left")
+    for col in ("task", "problems", "samples/problem", *ks, "status counts"):
+        table.add_column(col, justify="left" if col in ("task", "status counts") else "right")
+    for task, res in pass_at_k.items():
+        spp = res["samples_per_problem"]
+        table.add_row(
+            task,
+            str(res["n_problems"]),
+            f"{spp['min']}" if spp["min"] == spp["max"] else f"{spp['min']}-{spp['max']}",
+            *(f"{res['pass@k'][k]:.4f}" if k in res["pass@k"] else "-" for k in ks),
+            ", ".join(f"{s}={n}" for s, n in sorted(res["status_counts"].items())),
+        )
+    if pass_at_k:
+        console.print(table)
+    for task, res in pass_at_k.items():
+        if res["k_omitted"]:
+            omitted = ", ".join(f"pass@{k}" for k in res["k_omitted"])
+            console.print(
+                f"{task}: {omitted} not reported (needs at least k samples for every problem; raise run.n_samples)",
+                soft_wrap=True,
+            )
+    security = report.get("security")
+    if security:
+        console.print(
+            "sandbox: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in security.items()), soft_wrap=True
+        )
+    samples = report.get("samples", {})
+    elapsed = report.get("elapsed_s")
+    console.print(
+        f"model {report.get('model', '?')}"
+        + (f", finished in {format_duration(elapsed)}" if elapsed is not None else "")
+        + f"; samples: generated {samples.get('generated', 0)}, cached {samples.get('cached', 0)}, "
+        f"resumed {samples.get('resumed', 0)}, executed {samples.get('executed', 0)}",
+        soft_wrap=True,
+    )
+    console.print(f"run dir: {report['run_dir']}", soft_wrap=True)
+    mlflow = report.get("mlflow") or {}
+    if mlflow.get("run_id"):
+        console.print(f"mlflow run id: {mlflow['run_id']} ({mlflow['uri']})", soft_wrap=True)
+    elif mlflow.get("status"):
+        console.print(f"mlflow: {mlflow['status']} ({mlflow['uri']}); the run id lands in metrics.json", soft_wrap=True)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {sec} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"

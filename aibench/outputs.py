@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from aibench.types import Completion, Status, Verdict
+
 GENERATIONS = "generations.jsonl"
 RESULTS = "results.jsonl"
 METRICS = "metrics.json"
@@ -28,6 +30,44 @@ SampleKey = tuple[str, str, int]  # (task, task_id, sample_index)
 
 def sample_key(record: dict[str, Any]) -> SampleKey:
     return (record["task"], record["task_id"], int(record["sample_index"]))
+
+
+def generation_record(completion: Completion, program: str | None) -> dict[str, Any]:
+    problem = completion.request.problem
+    return {
+        "task": problem.task,
+        "task_id": problem.task_id,
+        "sample_index": completion.request.sample_index,
+        "kind": completion.kind.value,
+        "completion": completion.text,
+        "program": program,
+        "finish_reason": completion.finish_reason,
+        "error": completion.error,
+        "usage": completion.usage,
+    }
+
+
+def result_record(key: SampleKey, verdict: Verdict, finish_reason: str | None = None) -> dict[str, Any]:
+    """The ``results.jsonl`` record of a sample. A program that failed after the model hit its
+    token limit is ``generation_truncated`` (the sandbox's status kept as ``execution_status``)."""
+    task, task_id, index = key
+    status, detail = verdict.status, verdict.detail
+    if finish_reason == "length" and not verdict.passed and status is not Status.GENERATION_ERROR:
+        status, detail = Status.GENERATION_TRUNCATED, dict(detail, execution_status=verdict.status.value)
+    return {
+        "task": task,
+        "task_id": task_id,
+        "sample_index": index,
+        "status": status.value,
+        "passed": verdict.passed,
+        "duration": round(verdict.duration, 4),
+        "exit_code": verdict.exit_code,
+        "error": verdict.error,
+        "stdout_tail": verdict.stdout_tail,
+        "stderr_tail": verdict.stderr_tail,
+        "finish_reason": finish_reason,
+        "detail": detail,
+    }
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

@@ -1,11 +1,14 @@
-"""The streaming sample loop shared by execution-based harnesses.
+"""The run loop: a task suite's problems, the model, the sandbox and the metrics, peers driven from here.
 
-requests -> Model.generate -> generations.jsonl -> postprocess -> Sandbox.execute_many -> results.jsonl
+problems -> Model.generate -> generations.jsonl -> suite postprocess -> Sandbox.execute_many
+-> results.jsonl -> metrics (pass@k per task, the security summary) -> RunReport
 
 Each generation and each verdict is appended to the run dir the moment it exists, so a killed
 run loses nothing finished and ``run.resume=true`` continues from the files: samples with a
 result are not redone, samples with a generation but no result are executed without asking the
-model again, and only the rest is generated.
+model again, and only the rest is generated. A suite with an engine of its own (the real
+bigcode_eval package, lm-evaluation-harness) gets the same components and this loop in a
+:class:`~aibench.harnesses.base.RunContext`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,24 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
+from aibench.errors import AibenchError
+from aibench.harnesses.base import RunContext, TaskSuite
+from aibench.metrics.security import SecuritySummary
 from aibench.models.base import Model
-from aibench.outputs import GENERATIONS, RESULTS, RunDir, SampleKey
+from aibench.outputs import GENERATIONS, RESULTS, RunDir, SampleKey, generation_record, result_record
 from aibench.sandboxes.base import Sandbox
-from aibench.types import Completion, GenerationRequest, Problem, Program, Status, Verdict
+from aibench.types import (
+    Completion,
+    GenerationRequest,
+    Problem,
+    Program,
+    RunReport,
+    SampleResult,
+    Status,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +46,11 @@ BuildProgram = Callable[[Problem, str, int], Program]
 
 
 @dataclass
-class PipelineResult:
+class SampleRun:
     """What the run's samples came to (resumed ones included), kept small: the full records are
     on disk, so a run of 164 x 200 samples does not hold them all in memory."""
 
-    results: dict[SampleKey, dict[str, Any]]  # slim records: status, passed, strays killed
+    results: dict[SampleKey, SampleResult]
     generations: dict[SampleKey, str | None]  # the postprocessed program of each sample
     requested: int  # samples generated in this invocation
     executed: int  # samples executed in this invocation
@@ -45,45 +60,6 @@ class PipelineResult:
 
 def _key(problem: Problem, index: int) -> SampleKey:
     return (problem.task, problem.task_id, index)
-
-
-def generation_record(completion: Completion, program: str | None) -> dict[str, Any]:
-    problem = completion.request.problem
-    return {
-        "task": problem.task,
-        "task_id": problem.task_id,
-        "sample_index": completion.request.sample_index,
-        "kind": completion.kind.value,
-        "completion": completion.text,
-        "program": program,
-        "finish_reason": completion.finish_reason,
-        "error": completion.error,
-        "usage": completion.usage,
-    }
-
-
-def slim(record: dict[str, Any]) -> dict[str, Any]:
-    """What aggregation needs of a result record."""
-    strays = (record.get("detail") or {}).get("strays_killed", 0)
-    return {"status": record["status"], "passed": bool(record["passed"]), "detail": {"strays_killed": strays}}
-
-
-def result_record(key: SampleKey, verdict: Verdict, finish_reason: str | None = None) -> dict[str, Any]:
-    task, task_id, index = key
-    return {
-        "task": task,
-        "task_id": task_id,
-        "sample_index": index,
-        "status": verdict.status.value,
-        "passed": verdict.passed,
-        "duration": round(verdict.duration, 4),
-        "exit_code": verdict.exit_code,
-        "error": verdict.error,
-        "stdout_tail": verdict.stdout_tail,
-        "stderr_tail": verdict.stderr_tail,
-        "finish_reason": finish_reason,
-        "detail": verdict.detail,
-    }
 
 
 class _Progress:
@@ -119,7 +95,7 @@ class _Progress:
 def run_samples(
     problems: list[Problem],
     model: Model,
-    sandbox: Sandbox,
+    sandbox: Any,
     out: RunDir,
     *,
     n_samples: int,
@@ -128,7 +104,7 @@ def run_samples(
     workers: int = 1,
     resume: bool = False,
     progress: bool = True,
-) -> PipelineResult:
+) -> SampleRun:
     if resume:
         old_gens, old_results = out.load(GENERATIONS), out.load(RESULTS)
     else:
@@ -138,7 +114,7 @@ def run_samples(
     by_key: dict[SampleKey, Problem] = {}
     to_generate: list[GenerationRequest] = []
     to_execute: list[tuple[SampleKey, Program, str | None]] = []
-    results: dict[SampleKey, dict[str, Any]] = {}
+    results: dict[SampleKey, SampleResult] = {}
     generations: dict[SampleKey, str | None] = {}
     for problem in problems:
         available = model.samples_available(problem)
@@ -150,7 +126,7 @@ def run_samples(
             if gen is not None:
                 generations[key] = gen.get("program")
             if key in old_results:
-                results[key] = slim(old_results[key])
+                results[key] = SampleResult.from_record(old_results[key])
             elif gen is not None and gen.get("program") is not None:
                 to_execute.append((key, build_program(problem, gen["program"], i), gen.get("finish_reason")))
             else:
@@ -160,14 +136,14 @@ def run_samples(
     total = len(by_key)
     if to_generate:  # an unreachable server fails here, before a progress bar is drawn
         model.check()
-    bar = _Progress(total, resumed, sum(r["passed"] for r in results.values()), progress)
+    bar = _Progress(total, resumed, sum(r.passed for r in results.values()), progress)
     failure: list[BaseException] = []
     finish_reasons: dict[SampleKey, str | None] = {}
 
     def record_result(key: SampleKey, verdict: Verdict, finish_reason: str | None) -> None:
         rec = result_record(key, verdict, finish_reason)
         out.append(RESULTS, rec)
-        results[key] = slim(rec)
+        results[key] = SampleResult.from_record(rec)
         bar.update(verdict.passed)
 
     def items() -> Iterator[tuple[SampleKey, Program]]:
@@ -206,19 +182,15 @@ def run_samples(
         # closing(): on Ctrl-C or an error in this loop the sandbox kills what is in flight at once
         with contextlib.closing(sandbox.execute_many(items(), workers=workers)) as verdicts:
             for key, verdict in verdicts:
-                reason = finish_reasons.pop(key, None)
-                if reason == "length" and not verdict.passed:
-                    verdict.detail = dict(verdict.detail, execution_status=verdict.status.value)
-                    verdict.status = Status.GENERATION_TRUNCATED
-                record_result(key, verdict, reason)
+                record_result(key, verdict, finish_reasons.pop(key, None))
                 executed += 1
     finally:
         bar.close()
     if failure:
         raise failure[0]
 
-    counts = Counter(r["status"] for r in results.values())
-    return PipelineResult(
+    counts = Counter(r.status for r in results.values())
+    return SampleRun(
         results=results,
         generations=generations,
         requested=len(to_generate),
@@ -228,14 +200,83 @@ def run_samples(
     )
 
 
-def bigcode_layout(problems: Iterable[Problem], generations: dict[SampleKey, str | None]) -> list[list[str]]:
-    """Generations as BigCode's ``--load_generations_path`` JSON: per problem (dataset order) the
-    list of full programs ordered by sample index."""
-    per_problem: dict[tuple[str, str], list[tuple[int, str]]] = {}
-    for (task, task_id, idx), program in generations.items():
-        if program is not None:
-            per_problem.setdefault((task, task_id), []).append((idx, program))
-    return [
-        [prog for _, prog in sorted(per_problem.get((p.task, p.task_id), []))]
-        for p in sorted(problems, key=lambda p: p.index)
-    ]
+
+
+class Runner:
+    """One run: ``suite`` (problems, prompts, postprocessing, programs, its own output files),
+    ``model``, ``sandbox`` and ``metrics`` (pass@k; the security summary is always computed too)."""
+
+    def __init__(self, suite: TaskSuite, model: Model, sandbox: Sandbox, metrics: Any, run: Any):
+        self.suite, self.model, self.sandbox, self.metrics, self.run_cfg = suite, model, sandbox, metrics, run
+        self.security = SecuritySummary()
+
+    def check(self) -> None:
+        """Reject bad settings before any work starts (AibenchError)."""
+        run = self.run_cfg
+        if self.suite.scored_by_metrics:
+            ks = list(getattr(self.metrics, "k", []))
+            if ks and min(ks) > run.n_samples:
+                raise AibenchError(
+                    f"run.n_samples={run.n_samples} is smaller than every k in metrics.k={ks}: "
+                    f"raise run.n_samples to at least {min(ks)} or set metrics.k=[1]"
+                )
+        self.suite.validate(self.model, self.run_cfg)
+
+    def context(self, out: RunDir, resume: bool) -> RunContext:
+        run = self.run_cfg
+        return RunContext(
+            model=self.model,
+            sandbox=self.sandbox,
+            metrics=self.metrics,
+            security=self.security,
+            out=out,
+            n_samples=run.n_samples,
+            limit=run.limit,
+            workers=run.workers,
+            seed=run.seed,
+            resume=resume,
+            progress=bool(run.progress),
+            sample_loop=run_samples,
+        )
+
+    def run(self, out: RunDir, resume: bool) -> RunReport:
+        ctx = self.context(out, resume)
+        if self.suite.own_engine:
+            report = self.suite.evaluate(ctx)
+        else:
+            report = self._evaluate(ctx)
+        cached = int((getattr(self.model, "stats", None) or {}).get("cached", 0))
+        requested = int(report.samples.get("generated", 0))
+        report.samples.update(requested=requested, generated=max(0, requested - cached), cached=cached)
+        report.model = self.model.name
+        return report
+
+    def _evaluate(self, ctx: RunContext) -> RunReport:
+        suite = self.suite
+        problems = suite.problems(ctx.limit)
+        self.model.prepare(problems)
+        samples = ctx.samples(problems, postprocess=suite.postprocess, build_program=suite.program)
+        report = self.score(problems, samples)
+        suite.finish(ctx, problems, samples, report)
+        return report
+
+    def score(self, problems: list[Problem], samples: SampleRun) -> RunReport:
+        """pass@k per task and the security summary over the sample results (problems in dataset order)."""
+        order = {(p.task, p.task_id): i for i, p in enumerate(sorted(problems, key=lambda p: (p.task, p.index)))}
+        results = sorted(samples.results.values(), key=lambda r: (order.get((r.task, r.task_id), -1), r.sample_index))
+        report = RunReport(status_counts=dict(samples.status_counts))
+        for task in self.suite.task_names or dict.fromkeys(p.task for p in problems):
+            task_results = [r for r in results if r.task == task]
+            scores = self.metrics.compute(task_results)
+            report.tasks[task] = {
+                "pass@k": scores["pass@k"],
+                "n_problems": sum(1 for p in problems if p.task == task),
+                "n_samples": len(task_results),
+                "samples_per_problem": {"min": scores["n_min"], "max": scores["n_max"]},
+                "k_omitted": scores["k_omitted"],
+                "status_counts": dict(Counter(r.status for r in task_results)),
+                "per_problem": scores["per_problem"],
+            }
+        report.security = self.security.compute(results)
+        report.samples = {"generated": samples.requested, "executed": samples.executed, "resumed": samples.resumed}
+        return report

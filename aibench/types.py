@@ -1,7 +1,8 @@
 """Core value types that flow through a run (see the data-flow sketch in the README).
 
-Problem --prompt--> Model.generate --Completion--> harness postprocess --Program-->
-Sandbox.execute --Verdict--> metrics.  Every module imports these; these import nothing of aibench.
+Problem --GenerationRequest--> Model.generate --Completion--> task postprocess --Program-->
+Sandbox.execute --Verdict--> SampleResult --> metrics --> RunReport.  Every module imports these;
+these import nothing of aibench.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Status(str, Enum):
     MEMORY = "memory"  # address-space / memory limit hit
     OUTPUT_LIMIT = "output_limit"  # stdout/stderr exceeded the byte cap
     CRASHED = "crashed"  # killed by a signal (segfault, abort, ...) outside the limits above
+    COMPILE_ERROR = "compile_error"  # javac/g++ rejected the program (or took longer than its compile budget)
     SANDBOX_ERROR = "sandbox_error"  # the sandbox itself failed; not the program's fault
     GENERATION_TRUNCATED = "generation_truncated"  # model hit its token limit and the program failed
     GENERATION_ERROR = "generation_error"  # the model backend failed for this sample
@@ -133,3 +135,81 @@ class Verdict:
         d["status"] = self.status.value
         d["passed"] = self.passed
         return d
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What scoring needs of one finished sample (the full record is in ``results.jsonl``)."""
+
+    task: str
+    task_id: str
+    sample_index: int
+    status: str
+    passed: bool
+    strays_killed: int = 0  # stray processes the sandbox killed after the program ended
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.task, self.task_id, self.sample_index)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "SampleResult":
+        """From a ``results.jsonl`` record."""
+        strays = (record.get("detail") or {}).get("strays_killed", 0) or 0
+        return cls(
+            task=record["task"],
+            task_id=record["task_id"],
+            sample_index=int(record["sample_index"]),
+            status=record["status"],
+            passed=bool(record["passed"]),
+            strays_killed=int(strays),
+        )
+
+
+@dataclass
+class RunReport:
+    """What a run came to: the content of ``metrics.json``, the console summary and MLflow's metrics.
+
+    ``tasks`` holds one entry per task (pass@k, per-problem values, status counts for execution
+    suites; lm-eval's metrics for ``harness=lm_eval``); ``sections`` holds what a task suite adds
+    of its own (``engine``, ``cross_check``, ``bigcode_eval``, ``lm_eval``, ``table``,
+    ``extra_metrics``, ``artifacts``); the rest is filled by the runner and the executor."""
+
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    samples: dict[str, int] = field(default_factory=dict)  # generated, executed, resumed, cached, ...
+    status_counts: dict[str, int] | None = None
+    security: dict[str, int] | None = None
+    harness: str | None = None  # set by suites whose tasks are not pass@k tasks (harness=lm_eval)
+    sections: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    run_dir: str | None = None
+    config_hash: str | None = None
+    started_ms: int | None = None
+    finished_ms: int | None = None
+    elapsed_s: float | None = None
+    mlflow: dict[str, Any] | None = None  # run id, or the logging error and the upload command
+
+    _CORE = ("harness", "tasks", "status_counts", "security", "samples")
+    _RUN = ("model", "run_dir", "config_hash", "started_ms", "finished_ms", "elapsed_s", "mlflow")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``metrics.json`` layout (keys without a value are left out)."""
+        out: dict[str, Any] = {}
+        for name in self._CORE:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out.update(self.sections)
+        for name in self._RUN:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunReport":
+        known = {f.name for f in dataclasses.fields(cls)} - {"sections"}
+        return cls(
+            **{k: v for k, v in data.items() if k in known},
+            sections={k: v for k, v in data.items() if k not in known},
+        )

@@ -126,7 +126,7 @@ def run_aibench(srv, task_dir: Path, concurrency: int, limit, out: Path) -> tupl
     report = run(cfg, run_dir=str(out / "run"))
     elapsed = time.perf_counter() - started
     values = {}
-    for filt, metrics in report["tasks"][TASK]["metrics"].items():
+    for filt, metrics in report.tasks[TASK]["metrics"].items():
         values.update({f"{m},{filt}": v for m, v in metrics.items()})
     return elapsed, values
 

@@ -1,4 +1,4 @@
-"""The streaming sample loop: records written as they finish, failures contained, resume."""
+"""The runner's streaming sample loop: records written as they finish, failures contained, resume."""
 
 import json
 
@@ -6,7 +6,7 @@ import pytest
 
 from aibench.errors import AibenchError
 from aibench.harnesses.bigcode.humaneval import HumanEval
-from aibench.harnesses.pipeline import run_samples
+from aibench.runner import run_samples
 from aibench.models.base import Model
 from aibench.outputs import GENERATIONS, RESULTS, RunDir, read_jsonl
 from aibench.sandboxes.local import LocalSandbox

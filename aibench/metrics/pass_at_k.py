@@ -9,7 +9,9 @@ when every problem has at least k samples (``(total >= k).all()``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
+
+from aibench.types import SampleResult
 
 
 def estimate_pass_at_k(n: int, c: int, k: int) -> float:
@@ -36,7 +38,7 @@ SCHEMAS = {"pass_at_k": PassAtKConfig}
 
 
 class PassAtK:
-    """Aggregates per-task (n, c) counts into pass@k."""
+    """pass@k of one task's sample results: n and c counted per problem, then the estimator."""
 
     name = "pass_at_k"
 
@@ -49,7 +51,17 @@ class PassAtK:
     def reportable_k(self, n_min: int) -> list[int]:
         return [k for k in self.k if k <= n_min]
 
-    def compute(self, counts: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
+    def compute(self, results: Iterable[SampleResult]) -> dict[str, Any]:
+        """Overall and per-problem pass@k of ``results`` (one task's samples; problems in the order
+        their first sample comes)."""
+        counts: dict[str, list[int]] = {}
+        for r in results:
+            n_c = counts.setdefault(r.task_id, [0, 0])
+            n_c[0] += 1
+            n_c[1] += int(r.passed)
+        return self.from_counts({pid: (n, c) for pid, (n, c) in counts.items()})
+
+    def from_counts(self, counts: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
         """``counts``: problem id -> (n samples, c correct). Returns overall and per-problem values."""
         if not counts:
             return {"pass@k": {}, "per_problem": {}, "n_min": 0, "n_max": 0, "k_omitted": list(self.k)}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Iterable
+
+from aibench.types import SampleResult
 
 # result status -> summary key
 STATUS_KEYS = {
@@ -14,17 +16,20 @@ STATUS_KEYS = {
 }
 
 
-def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Counts over result records; ``detail.strays_killed`` counts stray processes the sandbox
+class SecuritySummary:
+    """Counts over a run's sample results; ``strays_killed`` counts stray processes the sandbox
     had to kill after the program ended (children that outlived it)."""
-    summary = {key: 0 for key in STATUS_KEYS.values()}
-    summary["killed_stray_processes"] = 0
-    summary["samples_with_strays"] = 0
-    for rec in results:
-        key = STATUS_KEYS.get(rec.get("status", ""))
-        if key:
-            summary[key] += 1
-        strays = int((rec.get("detail") or {}).get("strays_killed", 0) or 0)
-        summary["killed_stray_processes"] += strays
-        summary["samples_with_strays"] += int(strays > 0)
-    return summary
+
+    name = "security"
+
+    def compute(self, results: Iterable[SampleResult]) -> dict[str, int]:
+        summary = {key: 0 for key in STATUS_KEYS.values()}
+        summary["killed_stray_processes"] = 0
+        summary["samples_with_strays"] = 0
+        for r in results:
+            key = STATUS_KEYS.get(r.status)
+            if key:
+                summary[key] += 1
+            summary["killed_stray_processes"] += r.strays_killed
+            summary["samples_with_strays"] += int(r.strays_killed > 0)
+        return summary

@@ -34,6 +34,15 @@ class Model(ABC):
         """Flat sampling params to log (temperature, top_p, ...)."""
         return {}
 
+    def view(self, **settings: Any) -> "Model":
+        """This model with other sampling settings (temperature, top_p, top_k, max_tokens, seed,
+        stop, chat, template, extra), sharing its connections, cache and stats. Backends without
+        sampling settings (reference, replay) are the same for every setting."""
+        return self
+
+    def prepare(self, problems: list[Problem]) -> None:
+        """Called with the run's problems before any request (replay checks its file against them)."""
+
     def samples_available(self, problem: Problem) -> int | None:
         """How many samples this model can give for ``problem``; None = as many as asked
         (replay files may hold fewer than ``run.n_samples``, as BigCode allows)."""

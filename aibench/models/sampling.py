@@ -21,6 +21,7 @@ already in flight have been yielded.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import threading
@@ -194,6 +195,46 @@ class SamplingModel(Model):
         d["cache"] = str(self.cache.path) if self.cache is not None else None
         d.update(self._describe_server())
         return d
+
+    def view(
+        self,
+        *,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        chat: bool | None = None,
+        template: Any = None,
+        extra: dict[str, Any] | None = None,
+    ) -> "SamplingModel":
+        """A copy with these settings (``stop`` replaces the task's stop words; ``extra`` goes to the
+        server as it is), sharing this model's connections, cache and stats."""
+        if not self._checked:
+            self.check()  # on the model itself: its manifest gets the server facts (digest, version)
+        _ = self.cache  # open it once, so every view shares one connection
+        view = copy.copy(self)
+        view.temperature = temperature if temperature is not None else self.temperature
+        view.top_p, view.top_k = top_p, top_k
+        if max_tokens is not None:
+            view.max_tokens = max_tokens
+        if seed is not None:
+            view.seed = seed
+        until = list(stop or [])
+        view.extra_stop = until + [s for s in self.extra_stop if s not in until]
+        view.use_stop_words = False
+        if chat is not None:
+            view.chat = chat
+        if template is not None:
+            view.template = template
+        if extra and hasattr(view, "extra_body"):
+            view.extra_body = {**self.extra_body, **extra}
+        elif extra and hasattr(view, "extra_options"):
+            view.extra_options = {**self.extra_options, **extra}
+        elif extra:
+            log.warning("%s: generation kwargs %s are not used by this backend", self.name, sorted(extra))
+        return view
 
     def cache_key(self, request: GenerationRequest) -> str:
         from aibench.models.cache import cache_key

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aibench.metrics.pass_at_k import PassAtK, estimate_pass_at_k
+from aibench.types import SampleResult
 
 
 def brute_force(n: int, c: int, k: int) -> float:
@@ -40,9 +41,20 @@ def test_matches_bigcode_numpy_expression(nck):
     assert estimate_pass_at_k(n, c, k) == pytest.approx(bigcode_numpy(n, c, k), rel=1e-12, abs=1e-15)
 
 
+def samples(task_id, n, c):
+    return [SampleResult("t", task_id, i, "passed" if i < c else "failed", i < c) for i in range(n)]
+
+
+def test_n_and_c_are_counted_per_problem_from_sample_results():
+    report = PassAtK(k=[1]).compute([*samples("a", 3, 1), *samples("b", 2, 2)])
+    assert report["per_problem"] == {"a": {"pass@1": pytest.approx(1 / 3), "n": 3, "c": 1},
+                                     "b": {"pass@1": 1.0, "n": 2, "c": 2}}
+    assert list(report["per_problem"]) == ["a", "b"]
+
+
 def test_k_larger_than_smallest_n_is_left_out():
     metric = PassAtK(k=[1, 10, 100])
-    report = metric.compute({"a": (10, 3), "b": (12, 0)})
+    report = metric.compute([*samples("a", 10, 3), *samples("b", 12, 0)])
     assert set(report["pass@k"]) == {"pass@1", "pass@10"}
     assert report["k_omitted"] == [100]
     assert (report["n_min"], report["n_max"]) == (10, 12)
@@ -51,7 +63,7 @@ def test_k_larger_than_smallest_n_is_left_out():
 
 
 def test_one_short_problem_hides_k_for_all():
-    report = PassAtK(k=[1, 10]).compute({"a": (10, 10), "b": (9, 9)})
+    report = PassAtK(k=[1, 10]).compute([*samples("a", 10, 10), *samples("b", 9, 9)])
     assert list(report["pass@k"]) == ["pass@1"]
 
 

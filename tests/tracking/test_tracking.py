@@ -67,7 +67,7 @@ register_configs()
 with initialize_config():
     cfg = compose("config", overrides=["run.limit=2", "run.progress=false", "paths.output_root={tmp_path}/outputs"])
 report = run(cfg, run_dir="{tmp_path}/run")
-print("MLFLOW_IMPORTED", "mlflow" in sys.modules, report["mlflow"].get("run_id") is not None)
+print("MLFLOW_IMPORTED", "mlflow" in sys.modules, report.mlflow.get("run_id") is not None)
 """
     proc = subprocess.run(
         [sys.executable, "-c", code],

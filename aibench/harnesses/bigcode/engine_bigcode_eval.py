@@ -33,13 +33,11 @@ from typing import Any, Iterable, Iterator
 
 from aibench.errors import AibenchError
 from aibench.harnesses.bigcode import prepare_data
+from aibench.harnesses.bigcode.outputs import EVALUATION_RESULTS, generations_file
 from aibench.harnesses.bigcode.task import stop_at_stop_token
 from aibench.harnesses.extraction import extract_code
-from aibench.harnesses.pipeline import run_samples
-from aibench.metrics.security import summarize
-from aibench.outputs import GENERATIONS, RESULTS, RunDir, SampleKey
-from aibench.sandboxes.base import Sandbox
-from aibench.types import Completion, CompletionKind, Problem, Program, Verdict
+from aibench.outputs import GENERATIONS, RESULTS, SampleKey
+from aibench.types import Completion, CompletionKind, Problem, Program, RunReport, SampleResult, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +350,7 @@ ISOLATION_NOTE = (
 )
 
 
-class _ScoreLater(Sandbox):
+class _ScoreLater:
     """Stands in for the sandbox in aibench's pipeline when the package scores: it drains the
     programs (which drives generation and writes generations.jsonl) and executes nothing."""
 
@@ -416,22 +414,22 @@ def _sample_indices(keys: Iterable[SampleKey]) -> dict[tuple[str, str], list[int
 
 
 def _task_report(
-    metrics: Any, problems: list[Problem], verdicts: dict[SampleKey, dict[str, Any]], pass_at_k: dict[str, float] | None
+    metrics: Any, problems: list[Problem], verdicts: dict[SampleKey, SampleResult], pass_at_k: dict[str, float] | None
 ) -> dict[str, Any]:
-    counts: dict[str, list[int]] = {p.task_id: [0, 0] for p in problems}
+    order = {p.task_id: i for i, p in enumerate(problems)}
+    results = sorted(
+        (r for r in verdicts.values() if r.task_id in order), key=lambda r: (order[r.task_id], r.sample_index)
+    )
     statuses: dict[str, int] = {}
-    for (_, task_id, _), rec in verdicts.items():
-        if task_id in counts:
-            counts[task_id][0] += 1
-            counts[task_id][1] += int(rec["passed"])
-            statuses[rec["status"]] = statuses.get(rec["status"], 0) + 1
-    scores = metrics.compute({tid: (n, c) for tid, (n, c) in counts.items() if n})
+    for r in results:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    scores = metrics.compute(results)
     own = scores["pass@k"]
     reported = own if pass_at_k is None else pass_at_k
     return {
         "pass@k": reported,
         "n_problems": len(problems),
-        "n_samples": sum(n for n, _ in counts.values()),
+        "n_samples": len(results),
         "samples_per_problem": {"min": scores["n_min"], "max": scores["n_max"]},
         "k_omitted": [k for k in getattr(metrics, "k", []) if f"pass@{k}" not in reported],
         "status_counts": statuses,
@@ -439,29 +437,24 @@ def _task_report(
     }
 
 
-def evaluate_with_package(
-    harness: Any, model: Any, sandbox: Any, metrics: Any, run: Any, out: RunDir
-) -> dict[str, Any]:
+def evaluate_with_package(harness: Any, ctx: Any) -> RunReport:
     """``harness.engine=bigcode_eval``: the package's tasks and scores, aibench's models."""
     ensure_installed()
-    limits = worker_limits(sandbox)  # fails early for a sandbox this engine cannot honour
+    model, out = ctx.model, ctx.out
+    limits = worker_limits(ctx.sandbox)  # fails early for a sandbox this engine cannot honour
     engine = BigCodeEvalEngine(harness.bigcode_eval_datasets)
     work = out.path / "bigcode_eval"
-    specs = engine.load_problems(harness.task_names, run.limit, harness.data_paths, work)
+    specs = engine.load_problems(harness.task_names, ctx.limit, harness.data_paths, work)
     problems = [p for spec in specs.values() for p in spec.problems()]
-    if hasattr(model, "prepare"):
-        model.prepare(problems)
-    total = sum(run.n_samples if (a := model.samples_available(p)) is None else min(run.n_samples, a) for p in problems)
-    result = run_samples(
+    model.prepare(problems)
+    n = ctx.n_samples
+    total = sum(n if (a := model.samples_available(p)) is None else min(n, a) for p in problems)
+    result = ctx.samples(
         problems,
-        model,
-        _ScoreLater(total, bool(run.progress)),
-        out,
-        n_samples=run.n_samples,
         postprocess=aibench_postprocess,
         build_program=_program,
+        sandbox=_ScoreLater(total, ctx.progress),
         workers=1,
-        resume=run.resume,
         progress=False,
     )
     records = out.load(GENERATIONS)
@@ -484,7 +477,7 @@ def evaluate_with_package(
             rows.append(row)
         payload[task] = rows
     n_max = max((len(r) for rows in payload.values() for r in rows), default=0)
-    scored = engine.score(payload, max(n_max, 1), run.limit, work, limits, harness.data_paths)
+    scored = engine.score(payload, max(n_max, 1), ctx.limit, work, limits, harness.data_paths)
 
     # per-sample verdicts from the package, in results.jsonl
     out.discard(RESULTS)
@@ -525,20 +518,20 @@ def evaluate_with_package(
                     "detail": {"engine": "bigcode_eval", "bigcode_result": error},
                 }
                 out.append(RESULTS, record)
-                verdicts[key] = {"status": status, "passed": bool(passed)}
+                verdicts[key] = SampleResult.from_record(record)
 
-    report: dict[str, Any] = {"tasks": {}, "engine": "bigcode_eval"}
+    report = RunReport(sections={"engine": "bigcode_eval"})
     for task, plist in by_task.items():
         pkg = scored.pass_at_k(task)
-        rep = _task_report(metrics, plist, {k: v for k, v in verdicts.items() if k[0] == task}, pkg)
+        rep = _task_report(ctx.metrics, plist, {k: v for k, v in verdicts.items() if k[0] == task}, pkg)
         rep["bigcode_eval"] = scored.metrics.get(task)
-        report["tasks"][task] = rep
-        out.write_json(f"generations_{task}.json", scored.programs.get(task, []))
-    out.write_json("evaluation_results.json", scored.metrics)  # the package's own metric JSON
-    report["status_counts"] = _count(v["status"] for v in verdicts.values())
-    report["security"] = summarize(verdicts.values())
-    report["samples"] = {"generated": result.requested, "executed": len(verdicts), "resumed": 0}
-    report["bigcode_eval"] = {
+        report.tasks[task] = rep
+        out.write_json(generations_file(task), scored.programs.get(task, []))
+    out.write_json(EVALUATION_RESULTS, scored.metrics)  # the package's own metric JSON
+    report.status_counts = _count(v.status for v in verdicts.values())
+    report.security = ctx.security.compute(verdicts.values())
+    report.samples = {"generated": result.requested, "executed": len(verdicts), "resumed": 0}
+    report.sections["bigcode_eval"] = {
         "package": scored.package,
         "seconds": round(scored.seconds, 2),
         "limits_applied": scored.limits_applied,
@@ -547,9 +540,9 @@ def evaluate_with_package(
         "postprocess_differs_from_aibench": mismatched_postprocess,
     }
     if harness.cross_check:
-        other = _score_in_sandbox(sandbox, problems, scored, by_task, indices, records, run)
-        report["cross_check"] = compare(
-            "bigcode_eval", {t: r["pass@k"] for t, r in report["tasks"].items()}, verdicts, "builtin", *other
+        other = _score_in_sandbox(ctx, scored, by_task, indices)
+        report.sections["cross_check"] = compare(
+            "bigcode_eval", {t: r["pass@k"] for t, r in report.tasks.items()}, verdicts, "builtin", *other
         )
     return report
 
@@ -561,20 +554,19 @@ def _count(statuses: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def _score_in_sandbox(sandbox, problems, scored, by_task, indices, records, run):
+def _score_in_sandbox(ctx, scored, by_task, indices):
     """The package's programs executed by aibench's sandbox (cross-check of engine=bigcode_eval)."""
-    from aibench.metrics.pass_at_k import PassAtK
-
     items = []
     for task, plist in by_task.items():
         for pi, p in enumerate(plist):
             for j, i in enumerate(indices.get((task, p.task_id), [])):
                 items.append(((task, p.task_id, i), _program(p, scored.programs[task][pi][j], i)))
     verdicts = {
-        key: {"status": v.status.value, "passed": v.passed} for key, v in sandbox.execute_many(items, run.workers)
+        key: SampleResult(*key, status=v.status.value, passed=v.passed)
+        for key, v in ctx.sandbox.execute_many(items, ctx.workers)
     }
     ks = sorted({int(k.split("@")[1]) for t in by_task for k in scored.pass_at_k(t)}) or [1]
-    metric = PassAtK(ks)
+    metric = type(ctx.metrics)(ks)  # the package's k, estimated by the run's pass@k
     pass_at_k = {
         t: _task_report(metric, plist, {k: v for k, v in verdicts.items() if k[0] == t}, None)["pass@k"]
         for t, plist in by_task.items()
@@ -585,12 +577,10 @@ def _score_in_sandbox(sandbox, problems, scored, by_task, indices, records, run)
 def cross_check_builtin(
     problems: list[Problem],
     generations: dict[SampleKey, str | None],
-    results: dict[SampleKey, dict[str, Any]],
-    report: dict[str, Any],
+    results: dict[SampleKey, SampleResult],
+    report: RunReport,
     harness: Any,
-    sandbox: Any,
-    run: Any,
-    out: RunDir,
+    ctx: Any,
 ) -> dict[str, Any]:
     """``harness.cross_check=true`` with the builtin engine: the same generations, in BigCode's
     ``--load_generations_path`` layout, re-scored by the package; both pass@k sets compared."""
@@ -604,7 +594,7 @@ def cross_check_builtin(
     }
     n_max = max((len(r) for rows in payload.values() for r in rows), default=1)
     scored = engine.score(
-        payload, max(n_max, 1), run.limit, out.path / "bigcode_eval", worker_limits(sandbox), harness.data_paths
+        payload, max(n_max, 1), ctx.limit, ctx.out.path / "bigcode_eval", worker_limits(ctx.sandbox), harness.data_paths
     )
     pkg_verdicts: dict[SampleKey, dict[str, Any]] = {}
     for task, plist in by_task.items():
@@ -621,7 +611,7 @@ def cross_check_builtin(
                     }
     check = compare(
         "builtin",
-        {t: r["pass@k"] for t, r in report["tasks"].items()},
+        {t: r["pass@k"] for t, r in report.tasks.items()},
         results,
         "bigcode_eval",
         {t: scored.pass_at_k(t) for t in by_task},
@@ -635,16 +625,24 @@ def cross_check_builtin(
     return check
 
 
+def _plain(verdict: SampleResult | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(verdict, SampleResult):
+        return {"status": verdict.status, "passed": verdict.passed}
+    return verdict
+
+
 def compare(
     primary: str,
     primary_k: dict[str, dict[str, float]],
-    primary_verdicts: dict[SampleKey, dict[str, Any]],
+    primary_verdicts: dict[SampleKey, SampleResult | dict[str, Any]],
     other: str,
     other_k: dict[str, dict[str, float]],
-    other_verdicts: dict[SampleKey, dict[str, Any]],
+    other_verdicts: dict[SampleKey, SampleResult | dict[str, Any]],
     tolerance: float = 1e-9,
 ) -> dict[str, Any]:
     """Both pass@k sets per task, the k where they differ, and the samples judged differently."""
+    primary_verdicts = {k: _plain(v) for k, v in primary_verdicts.items()}
+    other_verdicts = {k: _plain(v) for k, v in other_verdicts.items()}
     tasks: dict[str, Any] = {}
     agree = True
     for task in primary_k:

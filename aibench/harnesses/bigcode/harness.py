@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Optional
 
 from aibench.errors import AibenchError
-from aibench.harnesses.base import Harness
+from aibench.harnesses.base import RunContext, TaskSuite
+from aibench.harnesses.bigcode import outputs
 from aibench.harnesses.bigcode.task import Task
 from aibench.harnesses.extraction import extract_code
-from aibench.harnesses.pipeline import bigcode_layout, run_samples
-from aibench.metrics.security import summarize
-from aibench.models.base import Model
-from aibench.outputs import RunDir
-from aibench.sandboxes.base import Sandbox
-from aibench.types import Completion, Problem
+from aibench.types import Completion, Problem, Program, RunReport
 
 
 @dataclass
@@ -54,7 +49,7 @@ def task_registry() -> dict[str, type[Task]]:
     return registry
 
 
-class BigCodeHarness(Harness):
+class BigCodeHarness(TaskSuite):
     name = "bigcode"
 
     def __init__(
@@ -113,93 +108,40 @@ class BigCodeHarness(Harness):
                 tasks[name] = {"source": "bigcode_eval task registry (prompts, stop words, postprocessing, references)"}
         return {"name": self.name, "engine": self.engine, "cross_check": self.cross_check, "tasks": tasks}
 
-    def validate(self, model: Model, metrics: Any, run: Any) -> None:
-        if run.n_samples < 1:
-            raise AibenchError(f"run.n_samples must be >= 1 (got {run.n_samples})")
-        ks = list(getattr(metrics, "k", []))
-        if ks and min(ks) > run.n_samples:
-            raise AibenchError(
-                f"run.n_samples={run.n_samples} is smaller than every k in metrics.k={ks}: "
-                f"raise run.n_samples to at least {min(ks)} or set metrics.k=[1]"
-            )
+    @property
+    def own_engine(self) -> bool:  # type: ignore[override]
+        return self.engine == "bigcode_eval"
 
-    def evaluate(self, model: Model, sandbox: Sandbox, metrics: Any, run: Any, out: RunDir) -> dict[str, Any]:
-        if self.engine == "bigcode_eval":
-            from aibench.harnesses.bigcode import engine_bigcode_eval as real
+    # -- the runner's loop (engine=builtin) -------------------------------------------------------
+    def problems(self, limit: int | None) -> list[Problem]:
+        return [p for task in self.tasks.values() for p in task.problems(limit)]
 
-            report = real.evaluate_with_package(self, model, sandbox, metrics, run, out)
-            if "cross_check" in report:
-                self._announce(report["cross_check"])
-            return report
-        problems: list[Problem] = []
-        for task in self.tasks.values():
-            problems.extend(task.problems(run.limit))
+    def postprocess(self, problem: Problem, completion: Completion) -> str:
+        return self.tasks[problem.task].postprocess(problem, completion, extract_code)
 
-        def postprocess(problem: Problem, completion: Completion) -> str:
-            return self.tasks[problem.task].postprocess(problem, completion, extract_code)
+    def program(self, problem: Problem, code: str, sample_index: int = 0) -> Program:
+        return self.tasks[problem.task].program(problem, code, sample_index)
 
-        def build(problem: Problem, code: str, index: int):
-            return self.tasks[problem.task].program(problem, code, index)
-
-        if hasattr(model, "prepare"):
-            model.prepare(problems)  # e.g. replay checks its file against the problems
-        result = run_samples(
-            problems,
-            model,
-            sandbox,
-            out,
-            n_samples=run.n_samples,
-            postprocess=postprocess,
-            build_program=build,
-            workers=run.workers,
-            resume=run.resume,
-            progress=run.progress,
-        )
-
-        report: dict[str, Any] = {"tasks": {}, "status_counts": dict(result.status_counts)}
-        for name, task in self.tasks.items():
-            task_problems = [p for p in problems if p.task == name]
-            counts: dict[str, list[int]] = {p.task_id: [0, 0] for p in task_problems}
-            statuses: Counter = Counter()
-            for (t, task_id, _), rec in result.results.items():
-                if t == name:
-                    counts[task_id][0] += 1
-                    counts[task_id][1] += int(rec["passed"])
-                    statuses[rec["status"]] += 1
-            scores = metrics.compute({tid: (n, c) for tid, (n, c) in counts.items() if n})
-            report["tasks"][name] = {
-                "pass@k": scores["pass@k"],
-                "n_problems": len(task_problems),
-                "n_samples": sum(n for n, _ in counts.values()),
-                "samples_per_problem": {"min": scores["n_min"], "max": scores["n_max"]},
-                "k_omitted": scores["k_omitted"],
-                "status_counts": dict(statuses),
-                "per_problem": scores["per_problem"],
-            }
-            out.write_json(f"generations_{name}.json", bigcode_layout(task_problems, result.generations))
-        # BigCode's --metric_output_path layout, for side-by-side comparison with its runs
-        out.write_json(
-            "evaluation_results.json",
-            {name: res["pass@k"] for name, res in report["tasks"].items()}
-            | {
-                "config": {
-                    "tasks": ",".join(self.tasks),
-                    "model": model.name,
-                    "n_samples": run.n_samples,
-                    "limit": run.limit,
-                    **{k: v for k, v in model.params().items() if k != "model"},
-                }
-            },
-        )
-        report["security"] = summarize(result.results.values())
-        report["samples"] = {"generated": result.requested, "executed": result.executed, "resumed": result.resumed}
+    def finish(self, ctx: RunContext, problems: list[Problem], samples: Any, report: RunReport) -> None:
+        """BigCode's layouts of the generations and the scores; the cross-check with the package."""
+        for name in self.tasks:
+            outputs.write_generations(ctx.out, name, [p for p in problems if p.task == name], samples.generations)
+        outputs.write_evaluation_results(ctx.out, report, list(self.tasks), ctx.model, ctx.n_samples, ctx.limit)
         if self.cross_check:
             from aibench.harnesses.bigcode import engine_bigcode_eval as real
 
-            report["cross_check"] = real.cross_check_builtin(
-                problems, result.generations, result.results, report, self, sandbox, run, out
+            report.sections["cross_check"] = real.cross_check_builtin(
+                problems, samples.generations, samples.results, report, self, ctx
             )
-            self._announce(report["cross_check"])
+            self._announce(report.sections["cross_check"])
+
+    # -- engine=bigcode_eval ----------------------------------------------------------------------
+    def evaluate(self, ctx: RunContext) -> RunReport:
+        from aibench.harnesses.bigcode import engine_bigcode_eval as real
+
+        report = real.evaluate_with_package(self, ctx)
+        if "cross_check" in report.sections:
+            self._announce(report.sections["cross_check"])
         return report
 
     @staticmethod

@@ -21,14 +21,12 @@ lm-eval is imported only by :func:`adapter_class`.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections import Counter
 from functools import cache
 from typing import Any
 
-from aibench.models.base import Model
 from aibench.types import Completion, CompletionKind, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -60,12 +58,12 @@ class Bridge:
     """The backend side of the adapter (no lm-eval import): views of the model per generation
     kwargs, the run dir records, counters."""
 
-    def __init__(self, model: Model, out: Any = None, progress: bool = False, resume: bool = False):
+    def __init__(self, model: Any, out: Any = None, progress: bool = False, resume: bool = False):
         self.model = model
         self.out = out
         self.progress = progress
         self.stats: Counter = Counter()
-        self._views: dict[str, Model] = {}
+        self._views: dict[str, Any] = {}
         self.rendered_chat = False  # apply_chat_template was used (prompts are messages)
         self._previous: dict[tuple[str, str, int], dict[str, Any]] = {}
         if out is not None:
@@ -78,43 +76,24 @@ class Bridge:
                 out.discard(GENERATIONS, RESULTS)
 
     # -- generation settings --------------------------------------------------------------------
-    def view(self, gen_kwargs: dict[str, Any], chat: bool) -> Model:
+    def view(self, gen_kwargs: dict[str, Any], chat: bool) -> Any:
         """The backend with this request's sampling settings (shares its connections, cache, stats)."""
-        from aibench.models.sampling import SamplingModel
-
         key = json.dumps([gen_kwargs, chat], sort_keys=True, default=str)
         if key in self._views:
             return self._views[key]
-        model = self.model
-        if isinstance(model, SamplingModel):
-            if not model._checked:
-                model.check()  # on the model itself: its manifest gets the server facts (digest, version)
-            _ = model.cache  # open it once, so every view shares one connection
-            view = copy.copy(model)
-            do_sample = gen_kwargs.get("do_sample")
-            temperature = float(gen_kwargs.get("temperature", 0.0) or 0.0)
-            view.temperature = 0.0 if do_sample is False else temperature
-            view.top_p = None if gen_kwargs.get("top_p") is None else float(gen_kwargs["top_p"])
-            view.top_k = None if gen_kwargs.get("top_k") is None else int(gen_kwargs["top_k"])
-            view.max_tokens = int(
-                gen_kwargs.get("max_gen_toks") or gen_kwargs.get("max_tokens") or DEFAULT_MAX_GEN_TOKS
-            )
-            if gen_kwargs.get("seed") is not None:
-                view.seed = int(gen_kwargs["seed"])
-            until = [str(u) for u in gen_kwargs.get("until") or []]
-            view.extra_stop = until + [s for s in model.extra_stop if s not in until]
-            view.use_stop_words = False
-            view.chat = chat
-            if chat:
-                view.template = MessagesTemplate()  # type: ignore[assignment]
-            extra = {k: v for k, v in gen_kwargs.items() if k not in SAMPLING_KEYS}
-            if extra and hasattr(view, "extra_body"):
-                view.extra_body = {**model.extra_body, **extra}
-            elif extra and hasattr(view, "extra_options"):
-                view.extra_options = {**model.extra_options, **extra}
-            elif extra:
-                log.warning("%s: generation kwargs %s are not used by this backend", model.name, sorted(extra))
-            model = view
+        do_sample = gen_kwargs.get("do_sample")
+        temperature = float(gen_kwargs.get("temperature", 0.0) or 0.0)
+        model = self.model.view(
+            temperature=0.0 if do_sample is False else temperature,
+            top_p=None if gen_kwargs.get("top_p") is None else float(gen_kwargs["top_p"]),
+            top_k=None if gen_kwargs.get("top_k") is None else int(gen_kwargs["top_k"]),
+            max_tokens=int(gen_kwargs.get("max_gen_toks") or gen_kwargs.get("max_tokens") or DEFAULT_MAX_GEN_TOKS),
+            seed=None if gen_kwargs.get("seed") is None else int(gen_kwargs["seed"]),
+            stop=[str(u) for u in gen_kwargs.get("until") or []],
+            chat=chat,
+            template=MessagesTemplate() if chat else None,
+            extra={k: v for k, v in gen_kwargs.items() if k not in SAMPLING_KEYS},
+        )
         self._views[key] = model
         return model
 
@@ -135,7 +114,7 @@ class Bridge:
         chat = self.chat_mode()
         seen: Counter = Counter()
         groups: dict[str, list[tuple[int, GenerationRequest]]] = {}
-        views: dict[str, Model] = {}
+        views: dict[str, Any] = {}
         answers: list[str | None] = [None] * len(items)
         untils: list[list[str]] = []
         for pos, (task, task_id, index, context, gen_kwargs) in enumerate(items):
@@ -164,9 +143,8 @@ class Bridge:
             groups.setdefault(key, []).append((pos, GenerationRequest(problem, sample_index)))
         for key, reqs in groups.items():
             model = views[key]
-            if hasattr(model, "prepare"):  # replay: are these tasks in its file?
-                problems = {(r.problem.task, r.problem.task_id): r.problem for _, r in reqs}
-                model.prepare(list(problems.values()))
+            problems = {(r.problem.task, r.problem.task_id): r.problem for _, r in reqs}
+            model.prepare(list(problems.values()))  # replay: are these tasks in its file?
             where = {id(r): pos for pos, r in reqs}
             for completion in model.generate([r for _, r in reqs]):
                 pos = where[id(completion.request)]
@@ -226,13 +204,13 @@ def adapter_class() -> type:
 
     @register_model("aibench")
     class AibenchLM(LM):
-        """lm-eval's view of an aibench model. ``AibenchLM(model=<Model>)``, or from lm-eval's
+        """lm-eval's view of an aibench model. ``AibenchLM(model=<Any>)``, or from lm-eval's
         registry ``model="aibench", model_args={"model": "ollama/llama3", "name": ..., ...}``
         (the aibench ``model=`` option and ``model.<key>`` overrides, composed by aibench)."""
 
         def __init__(
             self,
-            model: Model | str = "reference",
+            model: Any | str = "reference",
             out: Any = None,
             progress: bool = False,
             resume: bool = False,
@@ -314,7 +292,7 @@ def adapter_class() -> type:
     return AibenchLM
 
 
-def compose_model(option: str, overrides: dict[str, Any]) -> Model:
+def compose_model(option: str, overrides: dict[str, Any]) -> Any:
     """An aibench model from its config option (``ollama/llama3``) and ``model.<key>`` overrides."""
     from hydra import compose
     from hydra.utils import instantiate

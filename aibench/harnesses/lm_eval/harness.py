@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from aibench.errors import AibenchError
-from aibench.harnesses.base import Harness
-from aibench.models.base import Model
+from aibench.harnesses.base import RunContext, TaskSuite
 from aibench.outputs import RunDir
-from aibench.sandboxes.base import Sandbox
+from aibench.types import RunReport
 
 log = logging.getLogger("aibench")
 
@@ -56,8 +55,10 @@ def ensure_installed() -> None:
         raise AibenchError(f"harness=lm_eval needs the lm-evaluation-harness package: {INSTALL}")
 
 
-class LmEvalHarness(Harness):
+class LmEvalHarness(TaskSuite):
     name = "lm_eval"
+    own_engine = True  # lm_eval.simple_evaluate drives the model
+    scored_by_metrics = False  # each task's own metrics
 
     def __init__(
         self,
@@ -154,8 +155,8 @@ class LmEvalHarness(Harness):
     def output_types(self) -> dict[str, str]:
         return {name: task.get_config("output_type") for name, task in self.load_tasks()["tasks"].items()}
 
-    # -- Harness contract -----------------------------------------------------------------------
-    def validate(self, model: Model, metrics: Any, run: Any) -> None:
+    # -- TaskSuite contract -----------------------------------------------------------------------
+    def validate(self, model: Any, run: Any) -> None:
         types = self.output_types()
         needs = {n: t for n, t in types.items() if t in LOGLIKELIHOOD_TYPES}
         if needs and not model.supports_loglikelihood:
@@ -199,19 +200,20 @@ class LmEvalHarness(Harness):
             d["output_types"] = {n: t.get_config("output_type") for n, t in self._loaded["tasks"].items()}
         return d
 
-    def evaluate(self, model: Model, sandbox: Sandbox, metrics: Any, run: Any, out: RunDir) -> dict[str, Any]:
+    def evaluate(self, ctx: RunContext) -> RunReport:
         import lm_eval
 
         from aibench.harnesses.lm_eval import scoring
         from aibench.harnesses.lm_eval.adapter import adapter_class
 
         loaded = self.load_tasks()
-        lm = adapter_class()(model=model, out=out, progress=bool(run.progress), resume=bool(run.resume))
+        model, sandbox, out = ctx.model, ctx.sandbox, ctx.out
+        lm = adapter_class()(model=model, out=out, progress=ctx.progress, resume=ctx.resume)
         chat = bool(getattr(model, "chat", False)) if self.apply_chat_template is None else self.apply_chat_template
-        limit = self.limit if self.limit is not None else run.limit
-        with scoring.sandbox_context(sandbox, workers=run.workers, out=out, progress=bool(run.progress)) as ctx:
+        limit = self.limit if self.limit is not None else ctx.limit
+        with scoring.sandbox_context(sandbox, workers=ctx.workers, out=out, progress=ctx.progress) as sandboxed:
             for name, task in loaded["tasks"].items():
-                _announce_filters(task, name, ctx)
+                _announce_filters(task, name, sandboxed)
             try:
                 results = lm_eval.simple_evaluate(
                     model=lm,
@@ -226,7 +228,7 @@ class LmEvalHarness(Harness):
                     fewshot_as_multiturn=self.fewshot_as_multiturn if chat else False,
                     gen_kwargs=self.gen_kwargs or None,
                     task_manager=loaded["manager"],
-                    random_seed=run.seed,
+                    random_seed=ctx.seed,
                     # lm-eval seeds torch (importing it) by default; only the hf backend uses it
                     torch_random_seed=1234 if getattr(model, "backend", None) == "hf" else None,
                     confirm_run_unsafe_code=True,  # code runs in aibench's sandbox, never in this process
@@ -235,10 +237,10 @@ class LmEvalHarness(Harness):
                 raise
             except ValueError as exc:  # lm-eval's own checks (e.g. a multimodal task)
                 raise AibenchError(f"lm-eval refused the run: {str(exc).splitlines()[0]}") from None
-        return self._report(results, lm, ctx, out)
+        return self._report(results, lm, sandboxed, out)
 
     # -- results --------------------------------------------------------------------------------
-    def _report(self, results: dict[str, Any], lm: Any, ctx: Any, out: RunDir) -> dict[str, Any]:
+    def _report(self, results: dict[str, Any], lm: Any, ctx: Any, out: RunDir) -> RunReport:
         samples = results.pop("samples", None) or {}
         tasks: dict[str, Any] = {}
         rows: list[list[str]] = []
@@ -283,29 +285,29 @@ class LmEvalHarness(Harness):
                     fh.write(json.dumps(sample, ensure_ascii=False, default=str) + "\n")
             artifacts.append(file)
         stats = lm.bridge.stats
-        report: dict[str, Any] = {
-            "harness": self.name,
-            "tasks": tasks,
-            "lm_eval": {
-                "version": getattr(__import__("lm_eval"), "__version__", None),
-                "config": results.get("config"),
-                "versions": results.get("versions"),
-                "n-shot": results.get("n-shot"),
-            },
-            "samples": {
+        return RunReport(
+            harness=self.name,
+            tasks=tasks,
+            samples={
                 "generated": int(stats["requested"]),
                 "errors": int(stats["errors"]),
                 "resumed": int(stats["resumed"]),
                 "loglikelihood": int(stats["loglikelihood"] + stats["loglikelihood_rolling"]),
                 "executed": ctx.executed,
             },
-            "table": {"columns": ["task", "filter", "metric", "value", "stderr"], "rows": rows},
-            "extra_metrics": flat,
-            "artifacts": artifacts,
-        }
-        if ctx.status_counts:
-            report["status_counts"] = dict(ctx.status_counts)
-        return report
+            status_counts=dict(ctx.status_counts) if ctx.status_counts else None,
+            sections={
+                "lm_eval": {
+                    "version": getattr(__import__("lm_eval"), "__version__", None),
+                    "config": results.get("config"),
+                    "versions": results.get("versions"),
+                    "n-shot": results.get("n-shot"),
+                },
+                "table": {"columns": ["task", "filter", "metric", "value", "stderr"], "rows": rows},
+                "extra_metrics": flat,
+                "artifacts": artifacts,
+            },
+        )
 
 
 def _announce_filters(task: Any, name: str, ctx: Any) -> None:

@@ -76,8 +76,7 @@ class SandboxContext:
             verdict = self.verdicts[verdict_key(prog.code, prog.tests)]
             self.status_counts[verdict.status.value] += 1
             if self.out is not None:
-                from aibench.harnesses.pipeline import result_record
-                from aibench.outputs import RESULTS
+                from aibench.outputs import RESULTS, result_record
 
                 self.out.append(RESULTS, result_record(sample_key, verdict))
 
@@ -102,6 +101,9 @@ def verdict_key(code: str, tests: str) -> tuple[str, str]:
 
 
 _active: SandboxContext | None = None
+# () -> the sandbox of lm-eval runs outside aibench (``lm_eval --include_path``): set by the tasks'
+# utils.py, the module lm-eval loads, so this package imports no sandbox
+default_sandbox: Any = None
 _default: SandboxContext | None = None
 _lock = threading.Lock()
 
@@ -126,9 +128,9 @@ def current() -> SandboxContext:
         if _default is None:
             import os
 
-            from aibench.sandboxes.local import LocalSandbox
-
-            sandbox = LocalSandbox()
+            if default_sandbox is None:
+                raise RuntimeError("aibench lm_eval tasks: no sandbox (load them through their utils.py)")
+            sandbox = default_sandbox()
             atexit.register(sandbox.close)
             _default = SandboxContext(sandbox, workers=max(1, (os.cpu_count() or 2) // 2))
             log.warning("aibench lm_eval tasks: no sandbox given, executing in a default sandbox=local")

@@ -45,7 +45,7 @@ def compose_run(tmp_path, overrides, run_dir="run"):
     ]
     with initialize_config():
         cfg = compose("config", overrides=base + list(overrides))
-    return run(cfg, run_dir=str(tmp_path / run_dir))
+    return run(cfg, run_dir=str(tmp_path / run_dir)).to_dict()
 
 
 def metric_values(report, task):

