@@ -2,8 +2,8 @@
 
 The top level (``run``, ``tracking``, ``paths``) is defined here. Each component module under
 ``aibench/models``, ``aibench/harnesses``, ``aibench/sandboxes`` and ``aibench/metrics`` declares its
-own schema dataclass(es) in a module-level ``SCHEMAS = {"name": Dataclass}``; they are registered as
-``schema/<group>/<name>`` and a group YAML extends one with
+own schema dataclass and registers it with ``@aibench.registry.register(group, name, Schema)``; they
+are stored as ``schema/<group>/<name>`` and a group YAML extends one with
 ``defaults: [/schema/<group>/<name>@_here_]``. A typo or a wrong type in any key therefore fails at
 compose time, naming the key. Component modules keep heavy imports inside functions, so importing
 them all here stays cheap.
@@ -11,11 +11,11 @@ them all here stays cheap.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import importlib
 import importlib.util
 import pkgutil
-import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -98,14 +98,17 @@ def register_configs() -> None:
     cs.store(name="aibench_schema", node=AibenchConfig)
     for schema in TOP_LEVEL.values():
         SCHEMA_FIELDS[schema.__name__] = _fields(schema)
-    for group, package in GROUP_PACKAGES.items():
-        for module in _component_modules(package):
-            for name, schema in getattr(module, "SCHEMAS", {}).items():
-                cs.store(group=f"schema/{group}", name=name, node=schema)
-                SCHEMA_FIELDS[schema.__name__] = _fields(schema)
-                target = next((f.default for f in dataclasses.fields(schema) if f.name == "_target_"), None)
-                if isinstance(target, str):
-                    TARGET_FIELDS[target] = _fields(schema)
+    from aibench import registry
+
+    for package in GROUP_PACKAGES.values():
+        for _ in _component_modules(package):  # importing a module runs its @register
+            pass
+    for group, schemas in registry.SCHEMAS.items():
+        for name, schema in schemas.items():
+            cs.store(group=f"schema/{group}", name=name, node=schema)
+            SCHEMA_FIELDS[schema.__name__] = _fields(schema)
+    for target, schema in registry.BY_TARGET.items():
+        TARGET_FIELDS[target] = _fields(schema)
     _registered = True
 
 

@@ -21,6 +21,7 @@ from aibench.console import say
 from aibench.errors import AibenchError
 from aibench.manifest import build_manifest, config_hash
 from aibench.outputs import GENERATIONS, MANIFEST, METRICS, RESULTS, RunDir, read_jsonl
+from aibench.registry import transport_keys
 from aibench.runner import Runner
 from aibench.tracking.tracker import Tracking, default_run_name, flat_params
 from aibench.types import RunReport
@@ -53,26 +54,12 @@ def hydra_run_dir() -> str:
     return HydraConfig.get().runtime.output_dir
 
 
-# model keys that change how samples are fetched, not what they are: a run may resume with others
-TRANSPORT_KEYS = frozenset(
-    {
-        "concurrency",
-        "retries",
-        "backoff",
-        "timeout",
-        "host",
-        "base_url",
-        "cache_dir",
-        "stream",
-        "keep_alive",
-        "check_models",
-    }
-)
-
-
 def graph_hash(resolved: dict[str, Any]) -> str:
-    """Hash of what determines a sample's outcome (not run size, tracking or transport)."""
-    model = {k: v for k, v in (resolved.get("model") or {}).items() if k not in TRANSPORT_KEYS}
+    """Hash of what determines a sample's outcome (not run size, tracking, or the model's
+    transport fields: how samples are fetched, not what they are)."""
+    node = resolved.get("model") or {}
+    skip = transport_keys(node.get("_target_"))
+    model = {k: v for k, v in node.items() if k not in skip}
     return config_hash({"model": model, "harness": resolved.get("harness"), "sandbox": resolved.get("sandbox")})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from aibench.registry import register
 from aibench.types import SampleResult
 
 
@@ -30,13 +31,12 @@ def estimate_pass_at_k(n: int, c: int, k: int) -> float:
 
 @dataclass
 class PassAtKConfig:
-    _target_: str = "aibench.metrics.pass_at_k.PassAtK"
     k: list[int] = field(default_factory=lambda: [1, 10, 100])
 
 
-SCHEMAS = {"pass_at_k": PassAtKConfig}
 
 
+@register("metrics", "pass_at_k", PassAtKConfig)
 class PassAtK:
     """pass@k of one task's sample results: n and c counted per problem, then the estimator."""
 

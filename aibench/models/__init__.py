@@ -1,1 +1,1 @@
-"""Model backends: each module is one backend plus its config schema (``SCHEMAS``)."""
+"""Model backends: each module is one backend plus its config schema (``@register("model", name, Schema)``)."""

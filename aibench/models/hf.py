@@ -20,6 +20,7 @@ from typing import Any, Iterator, Optional
 
 from aibench.errors import AibenchError
 from aibench.models.sampling import SamplingConfig, SamplingModel
+from aibench.registry import register
 from aibench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class HFConfig(SamplingConfig):
-    _target_: str = "aibench.models.hf.HFModel"
     device: str = "auto"  # "cpu", "cuda", "cuda:1", "mps" or "auto" (cuda if available)
     dtype: str = "auto"  # "float32", "bfloat16", "float16" or "auto" (fp32 on cpu, bf16 on gpu)
     batch_size: int = 8  # sequences per generate() call
@@ -37,7 +37,6 @@ class HFConfig(SamplingConfig):
     revision: Optional[str] = None
 
 
-SCHEMAS = {"hf": HFConfig}
 
 
 def _stopping_criteria_class():
@@ -78,6 +77,7 @@ def cut_at_first(text: str, words: list[str]) -> tuple[str, bool]:
     return (text[:pos], True) if pos >= 0 else (text, False)
 
 
+@register("model", "hf", HFConfig)
 class HFModel(SamplingModel):
     backend = "hf"
 

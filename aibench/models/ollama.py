@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from aibench.errors import AibenchError
 from aibench.models.sampling import SampleFailure, SamplingConfig, SamplingModel
+from aibench.registry import register, transport
 from aibench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -30,16 +31,14 @@ DEFAULT_HOST = "http://localhost:11434"
 
 @dataclass
 class OllamaConfig(SamplingConfig):
-    _target_: str = "aibench.models.ollama.OllamaModel"
-    host: Optional[str] = None  # None: $OLLAMA_HOST, else http://localhost:11434
+    host: Optional[str] = transport(None)  # None: $OLLAMA_HOST, else http://localhost:11434
     num_ctx: int = 4096  # context window sent on every request (server default 2048 truncates)
-    stream: bool = True  # NDJSON streaming (the per-request timeout is then between chunks)
-    keep_alive: Optional[str] = None  # e.g. "30m"; None = server default (5m)
+    stream: bool = transport(True)  # NDJSON streaming (the per-request timeout is then between chunks)
+    keep_alive: Optional[str] = transport(None)  # e.g. "30m"; None = server default (5m)
     think: Optional[bool] = None  # reasoning models: None = server default
     options: dict[str, Any] = field(default_factory=dict)  # extra Ollama options (min_p, repeat_penalty, ...)
 
 
-SCHEMAS = {"ollama": OllamaConfig}
 
 
 def resolve_host(host: Optional[str] = None) -> str:
@@ -68,6 +67,7 @@ def resolve_host(host: Optional[str] = None) -> str:
     return url + ("/" + path.strip("/") if path.strip("/") else "")
 
 
+@register("model", "ollama", OllamaConfig)
 class OllamaModel(SamplingModel):
     backend = "ollama"
 

@@ -22,6 +22,7 @@ from typing import Any, Iterator, Optional
 
 from aibench.errors import AibenchError
 from aibench.models.sampling import SampleFailure, SamplingConfig, SamplingModel
+from aibench.registry import register, transport
 from aibench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -29,19 +30,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class OpenAIConfig(SamplingConfig):
-    _target_: str = "aibench.models.openai_compat.OpenAICompatModel"
-    base_url: str = "http://localhost:8000/v1"
+    base_url: str = transport("http://localhost:8000/v1")
     api_key_env: Optional[str] = "OPENAI_API_KEY"  # name of the env var holding the key
     samples_per_request: int = 1  # OpenAI "n"
-    stream: bool = False  # SSE streaming
+    stream: bool = transport(False)  # SSE streaming
     max_stop: Optional[int] = None  # send at most this many stop strings (OpenAI: 4)
-    check_models: bool = True  # check() looks the model up in GET /models
+    check_models: bool = transport(True)  # check() looks the model up in GET /models
     extra_body: dict[str, Any] = field(default_factory=dict)  # server-specific fields (vLLM: min_p, ...)
 
 
-SCHEMAS = {"openai": OpenAIConfig}
 
 
+@register("model", "openai", OpenAIConfig)
 class OpenAICompatModel(SamplingModel):
     backend = "openai"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Iterator, Optional
 
+from aibench.registry import register, transport
 from aibench.errors import AibenchError
 from aibench.models.base import Model
 from aibench.types import Completion, CompletionKind, GenerationRequest
@@ -29,11 +30,11 @@ class SharedSamplingKeys:
     chat: Optional[bool] = None
     system_prompt: Optional[str] = None
     user_template: Optional[str] = None
-    concurrency: Optional[int] = None
-    retries: Optional[int] = None
-    backoff: Optional[float] = None
-    timeout: Optional[float] = None
-    cache_dir: Optional[str] = None
+    concurrency: Optional[int] = transport(None)
+    retries: Optional[int] = transport(None)
+    backoff: Optional[float] = transport(None)
+    timeout: Optional[float] = transport(None)
+    cache_dir: Optional[str] = transport(None)
 
 
 SHARED_SAMPLING_KEYS = tuple(f.name for f in fields(SharedSamplingKeys))
@@ -50,12 +51,10 @@ def ignored_sampling_note(model: str, settings: dict[str, Any], why: str) -> lis
 
 @dataclass
 class ReferenceModelConfig(SharedSamplingKeys):
-    _target_: str = "aibench.models.reference.ReferenceModel"
+    """``model=reference``: the dataset's canonical solutions (no settings of its own)."""
 
 
-SCHEMAS = {"reference": ReferenceModelConfig}
-
-
+@register("model", "reference", ReferenceModelConfig)
 class ReferenceModel(Model):
     name = "reference"
 

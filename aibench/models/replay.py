@@ -21,19 +21,19 @@ from omegaconf import MISSING
 from aibench.errors import AibenchError
 from aibench.models.base import Model
 from aibench.models.reference import SharedSamplingKeys, ignored_sampling_note
+from aibench.registry import register
 from aibench.types import Completion, CompletionKind, GenerationRequest, Problem
 
 
 @dataclass
 class ReplayModelConfig(SharedSamplingKeys):
-    _target_: str = "aibench.models.replay.ReplayModel"
     path: str = MISSING
     name: str = "replay"
 
 
-SCHEMAS = {"replay": ReplayModelConfig}
 
 
+@register("model", "replay", ReplayModelConfig)
 class ReplayModel(Model):
     def __init__(self, path: str, name: str = "replay", **sampling: Any):
         self.path = Path(path).expanduser()

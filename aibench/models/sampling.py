@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator, Optional
 from aibench.errors import AibenchError
 from aibench.models.base import Model
 from aibench.models.chat import DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_TEMPLATE, ChatTemplate
+from aibench.registry import transport
 from aibench.types import Completion, CompletionKind, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,11 @@ class SamplingConfig:
     chat: bool = False  # True: the task goes through the chat template below
     system_prompt: Optional[str] = DEFAULT_SYSTEM_PROMPT
     user_template: str = DEFAULT_USER_TEMPLATE
-    concurrency: int = 4  # units of work in flight
-    retries: int = 5  # per request, on connection errors, timeouts, 429 and 5xx
-    backoff: float = 0.5  # seconds; doubles per retry
-    timeout: float = 300.0  # seconds per request (between bytes when streaming)
-    cache_dir: Optional[str] = "${paths.cache_dir}"  # None disables the generation cache
+    concurrency: int = transport(4)  # units of work in flight
+    retries: int = transport(5)  # per request, on connection errors, timeouts, 429 and 5xx
+    backoff: float = transport(0.5)  # seconds; doubles per retry
+    timeout: float = transport(300.0)  # seconds per request (between bytes when streaming)
+    cache_dir: Optional[str] = transport("${paths.cache_dir}")  # None disables the generation cache
 
 
 def derive_seed(seed: int, task: str, task_id: str, sample_index: int) -> int:

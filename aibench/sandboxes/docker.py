@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from aibench.errors import AibenchError
+from aibench.registry import register
 from aibench.sandboxes import local as _local
 from aibench.sandboxes.local import LocalSandbox, LocalSandboxConfig
 from aibench.types import Status, Verdict
@@ -58,7 +59,6 @@ class DockerSandboxConfig(LocalSandboxConfig):
     (no capabilities) and the container enforces network/filesystem/memory/pids isolation.
     """
 
-    _target_: str = "aibench.sandboxes.docker.DockerSandbox"
     image: Optional[str] = None  # None: the newest aibench-sandbox tag of this recipe (with, else without toolchains)
     memory_bytes: int = 2560 * 1024 * 1024  # container memory = memory+swap (per-sample RLIMIT_AS is clamped below it)
     pids_limit: int = 0  # container pids limit; 0 = limits.max_processes + 16 (the fork server and its threads)
@@ -69,7 +69,6 @@ class DockerSandboxConfig(LocalSandboxConfig):
     start_timeout_s: float = 60.0  # a container's fork server must answer within this
 
 
-SCHEMAS = {"docker": DockerSandboxConfig}
 
 
 def _sdk():
@@ -397,6 +396,7 @@ def _hint() -> str:
     return "python -m aibench.sandboxes.docker build"
 
 
+@register("sandbox", "docker", DockerSandboxConfig)
 class DockerSandbox(LocalSandbox):
     """LocalSandbox whose workers are warm containers (see module docstring)."""
 
@@ -451,7 +451,8 @@ class DockerSandbox(LocalSandbox):
         self._host_config = self.client.api.create_host_config(
             network_mode="bridge" if self.network else "none",
             read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={self.tmpfs_bytes},mode=1777"},
+            # exec: compiled programs (g++ binaries) run from the sample's scratch dir (docker's default is noexec)
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={self.tmpfs_bytes},mode=1777"},
             mem_limit=self.memory_bytes,
             memswap_limit=self.memory_bytes,
             pids_limit=self.pids,

@@ -22,10 +22,11 @@ import weakref
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Iterator, Optional
 
+from aibench.registry import register
 from aibench.sandboxes import cgroups, languages
+from aibench.sandboxes.base import Sandbox
 from aibench.sandboxes.limits import LocalLimits, applied_limits
 from aibench.sandboxes.protocol import read_msg, write_msg
-from aibench.sandboxes.base import Sandbox
 from aibench.types import Program, Status, Verdict
 
 _PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,7 +40,6 @@ _BOOT = (
 class LocalSandboxConfig:
     """Schema of ``conf/sandbox/local.yaml`` (registered as ``schema/sandbox/local``)."""
 
-    _target_: str = "aibench.sandboxes.local.LocalSandbox"
     timeout_scale: float = 1.0  # multiplies every Program.timeout (slow hosts change scores otherwise)
     judge: str = "isolated"  # isolated: tests in a trusted process, the program in another | inprocess
     limits: LocalLimits = field(default_factory=LocalLimits)
@@ -55,7 +55,6 @@ class LocalSandboxConfig:
     env: dict[str, str] = field(default_factory=dict)  # extra environment variables for programs
 
 
-SCHEMAS = {"local": LocalSandboxConfig}
 JUDGES = ("isolated", "inprocess")
 JUDGE_NOTES = {
     "isolated": {"how": "the tests run in a trusted process; the program runs in a separate sandboxed process "
@@ -146,6 +145,7 @@ class _Worker:
         self.kill()
 
 
+@register("sandbox", "local", LocalSandboxConfig)
 class LocalSandbox(Sandbox):
     """Runs programs in isolated fork-server workers (see module docstring)."""
 

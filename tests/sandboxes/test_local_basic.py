@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aibench.sandboxes.local import LocalSandbox, LocalSandboxConfig, SCHEMAS
-from aibench.types import Program, Status
-
 from sandbox_helpers import BAD_INC, GOOD_INC, assert_clean, prog
+
+from aibench.registry import SCHEMAS, transport_keys
+from aibench.sandboxes.local import LocalSandbox
+from aibench.types import Program, Status
 
 
 def test_pass(run):
@@ -103,8 +104,9 @@ def test_execute_many_yields_all_tags(sandbox):
 
 
 def test_config_schema_and_dict_limits():
-    cfg = LocalSandboxConfig()
-    assert SCHEMAS == {"local": LocalSandboxConfig}
+    cfg = LocalSandbox.Schema()
+    assert SCHEMAS["sandbox"]["local"] is LocalSandbox.Schema
+    assert transport_keys("aibench.sandboxes.local.LocalSandbox") == set()
     assert cfg._target_ == "aibench.sandboxes.local.LocalSandbox" and cfg.timeout_scale == 1.0
     sb = LocalSandbox(limits={"memory_bytes": 512 << 20, "output_bytes": 1000})
     assert sb.limits.memory_bytes == 512 << 20

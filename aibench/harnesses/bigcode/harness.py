@@ -13,12 +13,12 @@ from aibench.harnesses.base import RunContext, TaskSuite
 from aibench.harnesses.bigcode import outputs
 from aibench.harnesses.bigcode.task import Task
 from aibench.harnesses.extraction import extract_code
+from aibench.registry import register
 from aibench.types import Completion, Problem, Program, RunReport
 
 
 @dataclass
 class BigCodeHarnessConfig:
-    _target_: str = "aibench.harnesses.bigcode.harness.BigCodeHarness"
     tasks: list[str] = field(default_factory=lambda: ["humaneval"])
     # task name -> local dataset file in the HF/BigCode layout (.jsonl, .jsonl.gz or .json)
     data_paths: dict[str, str] = field(default_factory=dict)
@@ -32,7 +32,6 @@ class BigCodeHarnessConfig:
     bigcode_eval_datasets: Optional[str] = None
 
 
-SCHEMAS = {"bigcode": BigCodeHarnessConfig}
 
 
 @cache
@@ -49,6 +48,7 @@ def task_registry() -> dict[str, type[Task]]:
     return registry
 
 
+@register("harness", "bigcode", BigCodeHarnessConfig)
 class BigCodeHarness(TaskSuite):
     name = "bigcode"
 

@@ -20,6 +20,7 @@ from typing import Any, Optional
 from aibench.errors import AibenchError
 from aibench.harnesses.base import RunContext, TaskSuite
 from aibench.outputs import RunDir
+from aibench.registry import register
 from aibench.types import RunReport
 
 log = logging.getLogger("aibench")
@@ -31,7 +32,6 @@ INSTALL = "pip install -e '.[lm_eval]'"
 
 @dataclass
 class LmEvalHarnessConfig:
-    _target_: str = "aibench.harnesses.lm_eval.harness.LmEvalHarness"
     tasks: list[str] = field(default_factory=lambda: ["aibench_humaneval"])  # lm-eval task/group/tag names
     num_fewshot: Optional[int] = None  # None: each task's own
     limit: Optional[float] = None  # documents per task (< 1: a fraction); None: run.limit
@@ -45,7 +45,6 @@ class LmEvalHarnessConfig:
     bootstrap_iters: int = 100000  # lm-eval's stderr bootstrap (0: no stderr)
 
 
-SCHEMAS = {"lm_eval": LmEvalHarnessConfig}
 
 
 def ensure_installed() -> None:
@@ -55,6 +54,7 @@ def ensure_installed() -> None:
         raise AibenchError(f"harness=lm_eval needs the lm-evaluation-harness package: {INSTALL}")
 
 
+@register("harness", "lm_eval", LmEvalHarnessConfig)
 class LmEvalHarness(TaskSuite):
     name = "lm_eval"
     own_engine = True  # lm_eval.simple_evaluate drives the model
