@@ -39,7 +39,9 @@ def test_help_lists_groups_and_is_fast(cli):
     for group in ("model: ", "harness: ", "sandbox: ", "metrics: "):
         assert group in proc.stdout
     assert "reference" in proc.stdout and "bigcode" in proc.stdout and "pass_at_k" in proc.stdout
-    print(f"--help took {elapsed:.2f}s")  # the <1 s goal is measured by the benchmark, not asserted
+    # the <1 s goal is measured by the benchmark; Hydra's own --help (a group scan that deep-copies
+    # the config store per group) took several seconds here, the composed-once help well under 5
+    assert elapsed < 5.0, f"--help took {elapsed:.2f}s"
 
 
 def test_help_imports_no_heavy_library(tmp_path):

@@ -29,8 +29,11 @@ def test_bigcode_layout_yields_programs_as_they_are(tmp_path, problems):
 
 def test_longer_file_is_cut_to_the_problems_evaluated(tmp_path, problems):
     path = tmp_path / "gens.json"
-    path.write_text(json.dumps([["p"]] * 10))
-    ReplayModel(str(path)).prepare(problems)  # BigCode cuts to [:n_tasks]
+    path.write_text(json.dumps([[f"prog {i}"] for i in range(10)]))
+    model = ReplayModel(str(path))
+    model.prepare(problems)  # BigCode cuts to [:n_tasks]: no error, the first len(problems) rows are used
+    outs = list(model.generate([GenerationRequest(p, 0) for p in problems]))
+    assert [c.text for c in outs] == ["prog 0", "prog 1", "prog 2"]
 
 
 def test_missing_file_is_one_clear_error(tmp_path):

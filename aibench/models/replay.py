@@ -43,7 +43,6 @@ class ReplayModel(Model):
             raise AibenchError(f"replay file not found: {self.path} (set model.path=<generations .json or .jsonl>)")
         self._bigcode: list[list[str]] | None = None
         self._records: dict[tuple[str, str, int], dict[str, Any]] = {}
-        self._problems: dict[tuple[str, str], Problem] = {}
         if self.path.suffix == ".jsonl":
             self._load_jsonl()
         else:
@@ -78,8 +77,7 @@ class ReplayModel(Model):
             self._records[key] = rec
 
     def prepare(self, problems: list[Problem]) -> None:
-        """Check the file against the problems being evaluated (called by the harness)."""
-        self._problems = {(p.task, p.task_id): p for p in problems}
+        """Check the file against the problems being evaluated (called by the runner)."""
         if self._bigcode is not None:
             tasks = {p.task for p in problems}
             if len(tasks) > 1:
