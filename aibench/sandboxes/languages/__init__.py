@@ -37,6 +37,9 @@ class LanguageRunner(Protocol):
 
 _MODULES = {
     "python": "aibench.sandboxes.languages.python",
+    "javascript": "aibench.sandboxes.languages.javascript",
+    "java": "aibench.sandboxes.languages.java",
+    "cpp": "aibench.sandboxes.languages.cpp",
 }
 # split-process judges (``sandbox.judge=isolated``): tests in a trusted process, the program in
 # the sandboxed one, every call across a data-only pipe

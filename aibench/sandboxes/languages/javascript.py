@@ -1,0 +1,70 @@
+"""JavaScript runner: ``node program.js`` as MultiPL-E's ``eval_javascript.py`` (anchors A5), with
+the honest verdict rule of ``_native.py``.
+
+The program file is ``code + "\\n" + tests`` with runner glue: a prelude *on the program's first
+line* (line numbers stay those of the program) reads the per-sample token from fd 4 (emptying the
+pipe) and freezes the ``assert`` module the tests use; an epilogue after the tests writes the token
+to fd 3. ``process.exit(0)`` before the tests, an ``uncaughtException`` handler swallowing a failed
+assert, or "all tests passed" printed on stdout therefore fail (MultiPL-E counts the first two as
+passes: ``detail.exit0_rule_passed``). Errors are named as MultiPL-E's statuses would be
+(AssertionError, SyntaxError, ReferenceError, ...); a V8 heap exhaustion is ``memory``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aibench.sandboxes.languages._native import NativeRunner, first_match, which
+
+PRELUDE = (
+    'const __aibench_report__=(()=>{const fs=require("fs");let t="";'
+    'try{t=fs.readFileSync(4,"latin1")}catch(e){}try{fs.closeSync(4)}catch(e){}'
+    "const w=fs.writeSync;return()=>{w(3,t)}})();"
+    '(()=>{const a=require("assert");Object.freeze(a.strict);Object.freeze(a)})();'
+)
+EPILOGUE = "\n;__aibench_report__();\n"
+_STRICT = re.compile(r"""\A\s*(['"])use strict\1""")
+_ERROR = re.compile(r"^[A-Za-z_$][\w$]*(?:Error|Exception)\b.*$", re.M)
+_OOM = ("JavaScript heap out of memory", "Allocation failed", "Array buffer allocation failed", "std::bad_alloc")
+
+
+def build_source(code: str, tests: str) -> str:
+    """The program file: prelude on line 1 (after a shebang line, or with the program's own
+    "use strict" directive moved in front of it), program, tests, epilogue."""
+    prelude = PRELUDE
+    if code.startswith("#!"):
+        nl = code.find("\n")
+        head, code = (code, "") if nl < 0 else (code[: nl + 1], code[nl + 1 :])
+    else:
+        head = ""
+    if _STRICT.match(code):
+        prelude = '"use strict";' + prelude
+    return head + prelude + code + "\n" + tests + EPILOGUE
+
+
+class JavaScriptRunner(NativeRunner):
+    name = "javascript"
+    semantics = "node program.js (MultiPL-E eval_javascript.py: CommonJS, no flags); exit 0 + tests completed"
+
+    @property
+    def version_argv(self) -> list[str]:
+        return [which("node") or "node", "--version"]
+
+    def source_files(self, request: dict[str, Any]) -> dict[str, str]:
+        return {"program.js": build_source(request["code"], request.get("tests") or "")}
+
+    def run_argv(self, request: dict[str, Any], files: dict[str, str]) -> list[str]:
+        return [which("node") or "/usr/bin/node", "program.js"]
+
+    def memory_error(self, stderr: str) -> str | None:
+        for marker in _OOM:
+            if marker in stderr:
+                return marker
+        return None
+
+    def error_line(self, stderr: str) -> str | None:
+        return first_match(stderr, _ERROR)
+
+
+RUNNER = JavaScriptRunner()
