@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="javascript,java,cpp: only the per-language section (canonical programs of each language "
                          "through LocalSandbox: samples/s, share of time compiling, then the same set again from "
                          "the compile cache)")
+    ap.add_argument("--step-rounds", type=int, default=5, help="interleaved rounds for --steps")
     ap.add_argument("--steps", action="store_true",
                     help="also time the isolated judge with each isolation step turned off (per-sample cost)")
     args = ap.parse_args(argv)
@@ -309,15 +310,27 @@ def main(argv: list[str] | None = None) -> int:
         if judge != args.judge.split(",")[-1]:
             sb.close()
     if args.steps:
-        base = None
-        for label, kw in (("all steps on", {}), ("without seccomp", {"seccomp": False}),
-                          ("without the unprivileged uid", {"sample_uid": None}),
-                          ("without the mount tree, per-sample /proc, tmpfs, IPC ns", {"isolate_filesystem": False}),
-                          ("without the pid namespace", {"pid_namespace": False})):
-            with LocalSandbox(judge="isolated", **kw) as ssb:
-                _v, t = run_aibench(samples, args.workers, ssb)
-            per = t / n * args.workers * 1e3  # ms of one worker per sample
-            base = per if base is None else base
+        # each configuration in turn, several rounds interleaved, median per configuration: a noisy
+        # neighbour then hits every configuration alike
+        import statistics
+
+        configs = (("all steps on", {}), ("without seccomp", {"seccomp": False}),
+                   ("without the unprivileged uid", {"sample_uid": None}),
+                   ("without the mount tree, per-sample /proc, tmpfs, IPC ns", {"isolate_filesystem": False}),
+                   ("without the pid namespace", {"pid_namespace": False}))
+        sandboxes = [LocalSandbox(judge="isolated", **kw) for _label, kw in configs]
+        part = samples[: max(len(samples) // 3, 1)]
+        times: list[list[float]] = [[] for _ in configs]
+        for _round in range(args.step_rounds):
+            for i, ssb in enumerate(sandboxes):
+                _v, t = run_aibench(part, args.workers, ssb)
+                times[i].append(t / len(part) * args.workers * 1e3)  # ms of one worker per sample
+        for ssb in sandboxes:
+            ssb.close()
+        base = statistics.median(times[0])
+        print(f"  isolation steps ({len(part)} programs x {args.step_rounds} interleaved rounds, medians):")
+        for (label, _kw), ts in zip(configs, times):
+            per = statistics.median(ts)
             print(f"  isolated, {label:58s}: {per:6.2f} ms/sample/worker ({base - per:+.2f} ms for the step)")
     if "docker" in args.sandbox.split(","):
         from aibench.sandboxes.docker import DockerSandbox
