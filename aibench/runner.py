@@ -200,8 +200,6 @@ def run_samples(
     )
 
 
-
-
 class Runner:
     """One run: ``suite`` (problems, prompts, postprocessing, programs, its own output files),
     ``model``, ``sandbox`` and ``metrics`` (pass@k; the security summary is always computed too)."""

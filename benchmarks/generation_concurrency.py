@@ -63,8 +63,10 @@ def main() -> int:
     print(f"concurrency 1: {t1:6.2f} s  ({n1 / t1:6.1f} req/s)")
     print(f"concurrency {args.concurrency}: {tn:6.2f} s  ({nn / tn:6.1f} req/s), peak in flight {peak}")
     print(f"speed-up: {speedup:.2f}x (target >= {target:.1f}x)")
-    print(f"cached rerun: {rerun} requests by the client, {seen} seen by the server "
-          f"(first cached run made {filled}; target 0)")
+    print(
+        f"cached rerun: {rerun} requests by the client, {seen} seen by the server "
+        f"(first cached run made {filled}; target 0)"
+    )
     ok = speedup >= target and rerun == 0 and seen == 0
     print("OK" if ok else "TARGET MISSED")
     return 0 if ok else 1

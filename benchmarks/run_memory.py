@@ -67,15 +67,34 @@ def main() -> None:
     rows = list(read_problems().values())
     with tempfile.TemporaryDirectory() as tmp:
         gens = Path(tmp) / "gens.json"
-        gens.write_text(json.dumps([
-            [r["prompt"] + r["canonical_solution"] if j % 2 == 0 else r["prompt"].strip() + "\n    return None\n"
-             for j in range(args.samples)]
-            for r in rows
-        ]))
+        gens.write_text(
+            json.dumps(
+                [
+                    [
+                        r["prompt"] + r["canonical_solution"]
+                        if j % 2 == 0
+                        else r["prompt"].strip() + "\n    return None\n"
+                        for j in range(args.samples)
+                    ]
+                    for r in rows
+                ]
+            )
+        )
         base, _, _ = peak_of([sys.executable, "-m", "aibench", "--help"], tmp)
-        peak, wall, _ = peak_of([sys.executable, "-m", "aibench", "model=replay", f"model.path={gens}",
-                                 f"run.n_samples={args.samples}", f"run.workers={args.workers}",
-                                 "tracking.enabled=false", "run.progress=false"], tmp)
+        peak, wall, _ = peak_of(
+            [
+                sys.executable,
+                "-m",
+                "aibench",
+                "model=replay",
+                f"model.path={gens}",
+                f"run.n_samples={args.samples}",
+                f"run.workers={args.workers}",
+                "tracking.enabled=false",
+                "run.progress=false",
+            ],
+            tmp,
+        )
     n = len(rows) * args.samples
     print(f"samples            : {n} ({len(rows)} x {args.samples}), workers={args.workers}")
     print(f"wall               : {wall:.1f} s ({n / wall:.0f} samples/s, generation = replay)")

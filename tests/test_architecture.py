@@ -9,11 +9,22 @@ PKG = Path(__file__).resolve().parent.parent / "aibench"
 
 # layer of each top-level part; a module may import only from its own part or lower layers
 LAYERS = {
-    "types": 0, "errors": 0, "console": 0,
-    "outputs": 1, "manifest": 1, "config": 1, "registry": 1,
-    "models": 2, "sandboxes": 2, "metrics": 2, "harnesses": 2, "tracking": 2, "cli": 2,
+    "types": 0,
+    "errors": 0,
+    "console": 0,
+    "outputs": 1,
+    "manifest": 1,
+    "config": 1,
+    "registry": 1,
+    "models": 2,
+    "sandboxes": 2,
+    "metrics": 2,
+    "harnesses": 2,
+    "tracking": 2,
+    "cli": 2,
     "runner": 3,
-    "executor": 4, "__main__": 5,
+    "executor": 4,
+    "__main__": 5,
 }
 # the component packages are peers (one layer): they may not import each other, except
 PEER_IMPORTS = {("harnesses", "aibench.metrics.pass_at_k")}  # lm-eval's pass@k metric calls the estimator

@@ -62,7 +62,14 @@ def test_malformed_bigcode_file(tmp_path, content):
 def test_aibench_jsonl_replays_raw_completions(tmp_path, problems):
     path = tmp_path / "generations.jsonl"
     recs = [
-        {"task": "humaneval", "task_id": p.task_id, "sample_index": 0, "kind": "completion", "completion": "\n    return 1\n", "finish_reason": "length"}
+        {
+            "task": "humaneval",
+            "task_id": p.task_id,
+            "sample_index": 0,
+            "kind": "completion",
+            "completion": "\n    return 1\n",
+            "finish_reason": "length",
+        }
         for p in problems
     ]
     path.write_text("\n".join(json.dumps(r) for r in recs) + "\n")

@@ -61,8 +61,16 @@ def run(problems, model, sandbox, out, n=2, resume=False):
         return task.postprocess(problem, completion)
 
     return run_samples(
-        problems, model, sandbox, out, n_samples=n, postprocess=postprocess,
-        build_program=task.program, workers=2, resume=resume, progress=False,
+        problems,
+        model,
+        sandbox,
+        out,
+        n_samples=n,
+        postprocess=postprocess,
+        build_program=task.program,
+        workers=2,
+        resume=resume,
+        progress=False,
     )
 
 
@@ -72,17 +80,23 @@ def statuses(out):
 
 def test_failures_are_contained_per_sample(tmp_path, problems, sandbox):
     script = {
-        ("HumanEval/0", 0): "good", ("HumanEval/0", 1): "bad",
-        ("HumanEval/1", 0): "error", ("HumanEval/1", 1): "crash-postprocess",
-        ("HumanEval/2", 0): "truncated-good", ("HumanEval/2", 1): "truncated-bad",
+        ("HumanEval/0", 0): "good",
+        ("HumanEval/0", 1): "bad",
+        ("HumanEval/1", 0): "error",
+        ("HumanEval/1", 1): "crash-postprocess",
+        ("HumanEval/2", 0): "truncated-good",
+        ("HumanEval/2", 1): "truncated-bad",
     }
     out = RunDir(tmp_path)
     res = run(problems, ScriptedModel(lambda p, i: script[(p.task_id, i)]), sandbox, out)
     out.close()
     assert statuses(out) == {
-        ("HumanEval/0", 0): "passed", ("HumanEval/0", 1): "failed",
-        ("HumanEval/1", 0): "generation_error", ("HumanEval/1", 1): "generation_error",
-        ("HumanEval/2", 0): "passed", ("HumanEval/2", 1): "generation_truncated",
+        ("HumanEval/0", 0): "passed",
+        ("HumanEval/0", 1): "failed",
+        ("HumanEval/1", 0): "generation_error",
+        ("HumanEval/1", 1): "generation_error",
+        ("HumanEval/2", 0): "passed",
+        ("HumanEval/2", 1): "generation_truncated",
     }
     gens = {(g["task_id"], g["sample_index"]): g for g in read_jsonl(out.file(GENERATIONS))}
     assert len(gens) == 6
@@ -103,9 +117,17 @@ def test_run_level_failure_keeps_finished_work_and_resume_finishes_it(tmp_path, 
     assert done == {(f"HumanEval/{t}", i): "passed" for t in (0, 1) for i in (0, 1)}
 
     # a generation whose result never made it to disk is executed again without asking the model
-    gen_rec = {"task": "humaneval", "task_id": "HumanEval/2", "sample_index": 0, "kind": "program",
-               "completion": problems[2].canonical_solution, "program": problems[2].canonical_solution,
-               "finish_reason": "stop", "error": None, "usage": {}}
+    gen_rec = {
+        "task": "humaneval",
+        "task_id": "HumanEval/2",
+        "sample_index": 0,
+        "kind": "program",
+        "completion": problems[2].canonical_solution,
+        "program": problems[2].canonical_solution,
+        "finish_reason": "stop",
+        "error": None,
+        "usage": {},
+    }
     with out.file(GENERATIONS).open("a") as fh:
         fh.write(json.dumps(gen_rec) + "\n")
         fh.write('{"task": "humaneval", "task_id": "HumanEv')  # torn line from a kill mid-write

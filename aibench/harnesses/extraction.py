@@ -49,7 +49,7 @@ def strip_think(reply: str) -> str:
     text = _THINK.sub("", reply)
     low = text.lower()
     if "</think>" in low:  # the opening tag was part of the prompt template
-        text = text[low.rindex("</think>") + len("</think>"):]
+        text = text[low.rindex("</think>") + len("</think>") :]
     elif low.lstrip().startswith("<think>"):  # never closed: the reply is all reasoning
         text = ""
     return text
@@ -114,8 +114,10 @@ def choose_block(blocks: list[Block], problem: Problem) -> Block | None:
     return max(fitting, key=lambda b: len(b.code))
 
 
-_CODE_START = re.compile(r"^(?:from\s+\S+\s+import|import\s|def\s|async\s+def\s|class\s|@|"
-                         r"function\s|const\s|let\s|#include|public\s|static\s)")
+_CODE_START = re.compile(
+    r"^(?:from\s+\S+\s+import|import\s|def\s|async\s+def\s|class\s|@|"
+    r"function\s|const\s|let\s|#include|public\s|static\s)"
+)
 
 
 def unfenced_code(text: str, problem: Problem) -> str:
@@ -127,8 +129,13 @@ def unfenced_code(text: str, problem: Problem) -> str:
         return text.strip("\n")
     body = lines[start:]
     # drop trailing prose: unindented lines after the code that do not parse as code
-    while body and body[-1].strip() and not body[-1].startswith((" ", "\t")) and \
-            not _CODE_START.match(body[-1]) and _is_prose(body[-1]):
+    while (
+        body
+        and body[-1].strip()
+        and not body[-1].startswith((" ", "\t"))
+        and not _CODE_START.match(body[-1])
+        and _is_prose(body[-1])
+    ):
         body.pop()
     return "\n".join(body).strip("\n")
 
@@ -169,14 +176,14 @@ def _python_program(code: str, problem: Problem) -> str:
     prompt_lines = prompt.split("\n")
     preamble: list[str] = []
     for node in prompt_tree.body:
-        seg = "\n".join(prompt_lines[node.lineno - 1: node.end_lineno])
+        seg = "\n".join(prompt_lines[node.lineno - 1 : node.end_lineno])
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             if seg.strip() not in imported_lines:
                 preamble.append(seg)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node.name != ep and node.name not in defined:
                 start = min([d.lineno for d in node.decorator_list] + [node.lineno])
-                preamble.append("\n".join(prompt_lines[start - 1: node.end_lineno]))
+                preamble.append("\n".join(prompt_lines[start - 1 : node.end_lineno]))
         elif isinstance(node, ast.Assign):  # module-level constants the function may use
             names = {t.id for t in node.targets if isinstance(t, ast.Name)}
             if names and not names & defined:
@@ -205,9 +212,13 @@ def _drop_main_guard(code: str) -> str:
         return code
     lines = code.split("\n")
     for node in reversed(tree.body):
-        if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
-                and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"):
-            del lines[node.lineno - 1: node.end_lineno]
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name)
+            and node.test.left.id == "__name__"
+        ):
+            del lines[node.lineno - 1 : node.end_lineno]
     return "\n".join(lines)
 
 

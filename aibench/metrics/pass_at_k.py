@@ -34,8 +34,6 @@ class PassAtKConfig:
     k: list[int] = field(default_factory=lambda: [1, 10, 100])
 
 
-
-
 @register("metrics", "pass_at_k", PassAtKConfig)
 class PassAtK:
     """pass@k of one task's sample results: n and c counted per problem, then the estimator."""
@@ -72,10 +70,7 @@ class PassAtK:
             pid: {f"pass@{k}": estimate_pass_at_k(n, c, k) for k in ks} | {"n": n, "c": c}
             for pid, (n, c) in counts.items()
         }
-        overall = {
-            f"pass@{k}": sum(p[f"pass@{k}"] for p in per_problem.values()) / len(per_problem)
-            for k in ks
-        }
+        overall = {f"pass@{k}": sum(p[f"pass@{k}"] for p in per_problem.values()) / len(per_problem) for k in ks}
         return {
             "pass@k": overall,
             "per_problem": per_problem,

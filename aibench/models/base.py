@@ -23,8 +23,7 @@ class Model(ABC):
     name: str = "model"
 
     @abstractmethod
-    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
-        ...
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]: ...
 
     def describe(self) -> dict[str, Any]:
         """Facts for the run manifest (server version, model digest, sampling settings)."""

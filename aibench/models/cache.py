@@ -68,13 +68,34 @@ class GenerationCache:
             self.hits += 1
         return {"text": row[0], "kind": row[1], "finish_reason": row[2], "usage": json.loads(row[3])}
 
-    def put(self, key: str, *, backend: str, model: str, task_id: str, sample_index: int,
-            text: str, kind: str, finish_reason: str | None, usage: dict[str, Any]) -> None:
+    def put(
+        self,
+        key: str,
+        *,
+        backend: str,
+        model: str,
+        task_id: str,
+        sample_index: int,
+        text: str,
+        kind: str,
+        finish_reason: str | None,
+        usage: dict[str, Any],
+    ) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (key, backend, model, task_id, sample_index, text, kind, finish_reason,
-                 json.dumps(usage, default=str), time.time()),
+                (
+                    key,
+                    backend,
+                    model,
+                    task_id,
+                    sample_index,
+                    text,
+                    kind,
+                    finish_reason,
+                    json.dumps(usage, default=str),
+                    time.time(),
+                ),
             )
             self._db.commit()
 

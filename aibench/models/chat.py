@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from aibench.types import Problem
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are an expert programmer. Answer with complete, runnable code in one fenced code block."
-)
+DEFAULT_SYSTEM_PROMPT = "You are an expert programmer. Answer with complete, runnable code in one fenced code block."
 DEFAULT_USER_TEMPLATE = (
     "Complete the following {Language} function. Return the whole function, including the "
     "signature and any imports it needs, in a single ```{language} code block.\n\n"

@@ -37,8 +37,6 @@ class HFConfig(SamplingConfig):
     revision: Optional[str] = None
 
 
-
-
 def _stopping_criteria_class():
     from transformers import StoppingCriteria
 
@@ -53,7 +51,7 @@ def _stopping_criteria_class():
         def __call__(self, input_ids, scores, **kwargs):
             import torch
 
-            new = input_ids[:, self.prompt_len:]
+            new = input_ids[:, self.prompt_len :]
             texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             done = [any(w in t for w in stops) for t, stops in zip(texts, self.stops)]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
@@ -81,9 +79,17 @@ def cut_at_first(text: str, words: list[str]) -> tuple[str, bool]:
 class HFModel(SamplingModel):
     backend = "hf"
 
-    def __init__(self, name: str, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
-                 trust_remote_code: bool = False, local_files_only: bool = False,
-                 revision: Optional[str] = None, **common: Any):
+    def __init__(
+        self,
+        name: str,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        trust_remote_code: bool = False,
+        local_files_only: bool = False,
+        revision: Optional[str] = None,
+        **common: Any,
+    ):
         common.setdefault("concurrency", 1)
         super().__init__(name, **common)
         self.device_name = device
@@ -103,9 +109,11 @@ class HFModel(SamplingModel):
             import torch  # noqa: F401
             import transformers  # noqa: F401
         except ImportError as e:
-            raise AibenchError(f"the hf backend needs torch and transformers ({e.name} is missing): "
-                               "pip install torch==2.13.0 && pip install -e '.[hf]' (torch first: the CPU build; "
-                               "a bare torch pulls the CUDA one)") from None
+            raise AibenchError(
+                f"the hf backend needs torch and transformers ({e.name} is missing): "
+                "pip install torch==2.13.0 && pip install -e '.[hf]' (torch first: the CPU build; "
+                "a bare torch pulls the CUDA one)"
+            ) from None
         self._load()
         self._checked = True
 
@@ -123,16 +131,19 @@ class HFModel(SamplingModel):
             dtype_name = "float32" if dev == "cpu" else "bfloat16"
         dtype = getattr(torch, dtype_name, None)
         if not isinstance(dtype, torch.dtype):
-            raise AibenchError(f"model.dtype={self.dtype_name!r} is not a torch dtype "
-                               "(float32, bfloat16, float16, auto)")
-        kw = {"trust_remote_code": self.trust_remote_code, "local_files_only": self.local_files_only,
-              "revision": self.revision}
+            raise AibenchError(
+                f"model.dtype={self.dtype_name!r} is not a torch dtype (float32, bfloat16, float16, auto)"
+            )
+        kw = {
+            "trust_remote_code": self.trust_remote_code,
+            "local_files_only": self.local_files_only,
+            "revision": self.revision,
+        }
         try:
             tok = AutoTokenizer.from_pretrained(self.model, **kw)
             model = AutoModelForCausalLM.from_pretrained(self.model, **{_dtype_kwarg(): dtype}, **kw)
         except OSError as e:
-            raise AibenchError(f"cannot load Hugging Face model '{self.model}': "
-                               f"{str(e).splitlines()[0]}") from None
+            raise AibenchError(f"cannot load Hugging Face model '{self.model}': {str(e).splitlines()[0]}") from None
         tok.padding_side = "left"
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
@@ -143,7 +154,7 @@ class HFModel(SamplingModel):
     # -- generation -----------------------------------------------------------------------------
     def _units(self, misses: list[GenerationRequest]) -> Iterator[list[GenerationRequest]]:
         for i in range(0, len(misses), self.batch_size):
-            yield misses[i: i + self.batch_size]
+            yield misses[i : i + self.batch_size]
 
     def prompt_text(self, request: GenerationRequest) -> str:
         if not self.chat:
@@ -157,9 +168,12 @@ class HFModel(SamplingModel):
     def gen_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"max_new_tokens": self.max_tokens}
         if self.temperature > 0:
-            kw.update(do_sample=True, temperature=self.temperature,
-                      top_p=1.0 if self.top_p is None else self.top_p,
-                      top_k=0 if self.top_k is None else self.top_k)
+            kw.update(
+                do_sample=True,
+                temperature=self.temperature,
+                top_p=1.0 if self.top_p is None else self.top_p,
+                top_k=0 if self.top_k is None else self.top_k,
+            )
         else:
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return kw
@@ -174,14 +188,12 @@ class HFModel(SamplingModel):
         prompts = [self.prompt_text(r) for r in unit]
         # raw prompts get the tokenizer's special tokens (BOS for Llama-family), as in the BigCode
         # harness; a chat template already contains them
-        enc = tok(prompts, return_tensors="pt", padding=True,
-                  add_special_tokens=not self.chat).to(self.device)
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=not self.chat).to(self.device)
         prompt_len = enc["input_ids"].shape[1]
         stops = [self.stop_words(r) for r in unit]
         kw = self.gen_kwargs()
         if any(stops):
-            kw["stopping_criteria"] = StoppingCriteriaList(
-                [_stopping_criteria_class()(tok, prompt_len, stops)])
+            kw["stopping_criteria"] = StoppingCriteriaList([_stopping_criteria_class()(tok, prompt_len, stops)])
         seed = self.sample_seed(unit[0])
         if seed is not None:
             torch.manual_seed(seed)
@@ -198,8 +210,7 @@ class HFModel(SamplingModel):
             hit_eos = tok.eos_token_id is not None and bool((ids == tok.eos_token_id).any())
             reason = "stop" if stopped or hit_eos or n_real < self.max_tokens else "length"
             n_prompt = int(enc["attention_mask"][row].sum())
-            out_list.append(self._completion(r, text, reason, n_prompt, n_real, started,
-                                             batch_size=len(unit)))
+            out_list.append(self._completion(r, text, reason, n_prompt, n_real, started, batch_size=len(unit)))
         return out_list
 
     # -- prompt log-probabilities (lm-eval's HFLM semantics: encoding, prefix token, windows) --------
@@ -228,10 +239,10 @@ class HFModel(SamplingModel):
         import torch
         import torch.nn.functional as F
 
-        inp = (context + continuation)[-(self.max_length() + 1):][:-1]
+        inp = (context + continuation)[-(self.max_length() + 1) :][:-1]
         with torch.inference_mode():
             logits = F.log_softmax(self._model(torch.tensor([inp], device=self.device)).logits, dim=-1)[0]
-        logits = logits[len(inp) - len(continuation): len(inp)]
+        logits = logits[len(inp) - len(continuation) : len(inp)]
         cont = torch.tensor(continuation, dtype=torch.long, device=self.device)
         greedy = bool((logits.argmax(dim=-1) == cont).all())
         return float(torch.gather(logits, 1, cont.unsqueeze(-1)).squeeze(-1).sum()), greedy
@@ -250,7 +261,7 @@ class HFModel(SamplingModel):
                 if n_spaces:  # trailing spaces belong to the continuation (word-boundary tokens)
                     context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
                 whole, ctx = self._encode(context + continuation), self._encode(context)
-                cont = whole[len(ctx):]
+                cont = whole[len(ctx) :]
             out.append(self._score_tokens(ctx, cont))
             self.count("requests")
             if progress is not None:
@@ -274,7 +285,7 @@ class HFModel(SamplingModel):
                 predicted = first
             while predicted < len(tokens):
                 end = predicted + min(len(tokens) - predicted, max_len)
-                windows.append((tokens[end - max_len - 1: end - 1], tokens[predicted:end]))
+                windows.append((tokens[end - max_len - 1 : end - 1], tokens[predicted:end]))
                 predicted = end
             for inp, pred in windows:  # disjoint: the context stops where the scored tokens begin
                 total += self._score_tokens(inp[: len(inp) - (len(pred) - 1)], pred)[0]

@@ -102,8 +102,7 @@ class HttpClient:
         from requests.adapters import HTTPAdapter
 
         s = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size,
-                              max_retries=self._retry(retries))
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size, max_retries=self._retry(retries))
         s.mount("http://", adapter)
         s.mount("https://", adapter)
         s.headers.update(self._headers)
@@ -128,14 +127,25 @@ class HttpClient:
         return self.base_url + "/" + path.lstrip("/")
 
     # -- requests ------------------------------------------------------------------------------
-    def request(self, method: str, path: str, *, json_body: Any = None, stream: bool = False,
-                retries: int | None = None, timeout: float | None = None):
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        stream: bool = False,
+        retries: int | None = None,
+        timeout: float | None = None,
+    ):
         """One HTTP exchange (urllib3 retries inside). Raises HttpStatusError on non-2xx."""
         import requests
 
         url = self.url(path)
-        kwargs: dict[str, Any] = {"json": json_body, "stream": stream,
-                                  "timeout": self.timeout if timeout is None else (timeout, timeout)}
+        kwargs: dict[str, Any] = {
+            "json": json_body,
+            "stream": stream,
+            "timeout": self.timeout if timeout is None else (timeout, timeout),
+        }
         try:
             resp = self._session_for(retries).request(method, url, **kwargs)
         except requests.exceptions.RetryError as e:  # only with raise_on_status=True; kept for safety
@@ -163,8 +173,12 @@ class HttpClient:
                 if e.status in RETRY_STATUSES:  # urllib3 already retried these
                     raise RetriesExhausted(f"{e} (after {self.retries} retries)") from None
                 raise
-            except (TransientError, requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+            except (
+                TransientError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+            ) as e:
                 attempt += 1
                 if attempt > self.retries:
                     raise RetriesExhausted(f"{_short(e)} (after {self.retries} retries)") from None

@@ -39,8 +39,6 @@ class OllamaConfig(SamplingConfig):
     options: dict[str, Any] = field(default_factory=dict)  # extra Ollama options (min_p, repeat_penalty, ...)
 
 
-
-
 def resolve_host(host: Optional[str] = None) -> str:
     """``model.host``, else ``$OLLAMA_HOST``, else http://localhost:11434. Same rules as the
     ollama CLI: without a scheme it is http on port 11434; ``http://h`` means port 80 and
@@ -71,9 +69,17 @@ def resolve_host(host: Optional[str] = None) -> str:
 class OllamaModel(SamplingModel):
     backend = "ollama"
 
-    def __init__(self, name: str, host: Optional[str] = None, num_ctx: int = 4096,
-                 stream: bool = True, keep_alive: Optional[str] = None, think: Optional[bool] = None,
-                 options: Optional[dict[str, Any]] = None, **common: Any):
+    def __init__(
+        self,
+        name: str,
+        host: Optional[str] = None,
+        num_ctx: int = 4096,
+        stream: bool = True,
+        keep_alive: Optional[str] = None,
+        think: Optional[bool] = None,
+        options: Optional[dict[str, Any]] = None,
+        **common: Any,
+    ):
         super().__init__(name, **common)
         self.host = resolve_host(host)
         self.num_ctx = int(num_ctx)
@@ -86,8 +92,9 @@ class OllamaModel(SamplingModel):
         self.context_length: Optional[int] = None
         from aibench.models.http import HttpClient
 
-        self.http = HttpClient(self.host, timeout=self.timeout, retries=self.retries,
-                               backoff=self.backoff, pool_size=self.concurrency)
+        self.http = HttpClient(
+            self.host, timeout=self.timeout, retries=self.retries, backoff=self.backoff, pool_size=self.concurrency
+        )
 
     # -- check ----------------------------------------------------------------------------------
     def check(self) -> None:
@@ -97,22 +104,19 @@ class OllamaModel(SamplingModel):
             version = self.http.get_json("/api/version", retries=1, timeout=10.0)
             tags = self.http.get_json("/api/tags", retries=1, timeout=30.0)
         except RetriesExhausted:
-            raise AibenchError(
-                f"cannot reach Ollama at {self.host}: is `ollama serve` running?") from None
+            raise AibenchError(f"cannot reach Ollama at {self.host}: is `ollama serve` running?") from None
         except HttpStatusError as e:
             raise AibenchError(
-                f"{self.host} does not answer like an Ollama server (HTTP {e.status} on {e.url}): "
-                "check model.host") from None
+                f"{self.host} does not answer like an Ollama server (HTTP {e.status} on {e.url}): check model.host"
+            ) from None
         except MalformedResponse as e:
             raise AibenchError(f"{e}: is {self.host} an Ollama server?") from None
-        if not isinstance(version, dict) or not isinstance(tags, dict) or not isinstance(
-                tags.get("models"), list):
+        if not isinstance(version, dict) or not isinstance(tags, dict) or not isinstance(tags.get("models"), list):
             raise AibenchError(f"malformed response from {self.host}/api/tags: is it an Ollama server?")
         self.server_version = version.get("version")
         entry = self._find_model(tags["models"])
         if entry is None:
-            raise AibenchError(f"model '{self.model}' is not available on this server: "
-                               f"run `ollama pull {self.model}`")
+            raise AibenchError(f"model '{self.model}' is not available on this server: run `ollama pull {self.model}`")
         self.digest = entry.get("digest")
         self._show()
         self._checked = True
@@ -138,13 +142,17 @@ class OllamaModel(SamplingModel):
             if k.endswith(".context_length") and isinstance(v, int):
                 self.context_length = v
         if self.context_length and self.num_ctx > self.context_length:
-            log.warning("%s: num_ctx=%d exceeds the model's context length %d", self.name,
-                        self.num_ctx, self.context_length)
+            log.warning(
+                "%s: num_ctx=%d exceeds the model's context length %d", self.name, self.num_ctx, self.context_length
+            )
 
     # -- generation -----------------------------------------------------------------------------
     def options(self, request: GenerationRequest) -> dict[str, Any]:
-        opts: dict[str, Any] = {"temperature": self.temperature, "num_predict": self.max_tokens,
-                                "num_ctx": self.num_ctx}
+        opts: dict[str, Any] = {
+            "temperature": self.temperature,
+            "num_predict": self.max_tokens,
+            "num_ctx": self.num_ctx,
+        }
         if self.top_p is not None:
             opts["top_p"] = self.top_p
         if self.top_k is not None:
@@ -159,8 +167,7 @@ class OllamaModel(SamplingModel):
         return opts
 
     def body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {"model": self.model, "stream": self.stream,
-                                "options": self.options(request)}
+        body: dict[str, Any] = {"model": self.model, "stream": self.stream, "options": self.options(request)}
         if self.chat:
             path = "/api/chat"
             body["messages"] = self.template.messages(request.problem)
@@ -210,11 +217,14 @@ class OllamaModel(SamplingModel):
         reason = final.get("done_reason")
         ns = final.get("total_duration")
         return self._completion(
-            request, text, reason if reason in ("stop", "length") else reason,
-            final.get("prompt_eval_count"), final.get("eval_count"), started,
+            request,
+            text,
+            reason if reason in ("stop", "length") else reason,
+            final.get("prompt_eval_count"),
+            final.get("eval_count"),
+            started,
             server_latency_s=None if ns is None else round(ns / 1e9, 4),
-            eval_duration_s=None if final.get("eval_duration") is None
-            else round(final["eval_duration"] / 1e9, 4),
+            eval_duration_s=None if final.get("eval_duration") is None else round(final["eval_duration"] / 1e9, 4),
         )
 
     def _text(self, obj: dict, url: str) -> str:
@@ -232,8 +242,7 @@ class OllamaModel(SamplingModel):
 
     def _fatal_status(self, e) -> Optional[str]:
         if e.status == 404:
-            return (f"model '{self.model}' is not available on this server: "
-                    f"run `ollama pull {self.model}`")
+            return f"model '{self.model}' is not available on this server: run `ollama pull {self.model}`"
         return super()._fatal_status(e)
 
     # -- manifest -------------------------------------------------------------------------------
@@ -241,14 +250,22 @@ class OllamaModel(SamplingModel):
         return {"model": self.model, "digest": self.digest}
 
     def _extra_params(self) -> dict[str, Any]:
-        return {"num_ctx": self.num_ctx, "raw": not self.chat, "options": dict(self.extra_options)
-                or None, "think": self.think}
+        return {
+            "num_ctx": self.num_ctx,
+            "raw": not self.chat,
+            "options": dict(self.extra_options) or None,
+            "think": self.think,
+        }
 
     def _describe_server(self) -> dict[str, Any]:
-        return {"host": self.host, "server_version": self.server_version,
-                "model_digest": self.digest, "num_ctx": self.num_ctx,
-                "model_context_length": self.context_length,
-                "endpoint": "/api/chat" if self.chat else "/api/generate (raw)"}
+        return {
+            "host": self.host,
+            "server_version": self.server_version,
+            "model_digest": self.digest,
+            "num_ctx": self.num_ctx,
+            "model_context_length": self.context_length,
+            "endpoint": "/api/chat" if self.chat else "/api/generate (raw)",
+        }
 
     def close(self) -> None:
         self.http.close()

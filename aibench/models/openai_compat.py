@@ -39,16 +39,22 @@ class OpenAIConfig(SamplingConfig):
     extra_body: dict[str, Any] = field(default_factory=dict)  # server-specific fields (vLLM: min_p, ...)
 
 
-
-
 @register("model", "openai", OpenAIConfig)
 class OpenAICompatModel(SamplingModel):
     backend = "openai"
 
-    def __init__(self, name: str, base_url: str = "http://localhost:8000/v1",
-                 api_key_env: Optional[str] = "OPENAI_API_KEY", samples_per_request: int = 1,
-                 stream: bool = False, max_stop: Optional[int] = None, check_models: bool = True,
-                 extra_body: Optional[dict[str, Any]] = None, **common: Any):
+    def __init__(
+        self,
+        name: str,
+        base_url: str = "http://localhost:8000/v1",
+        api_key_env: Optional[str] = "OPENAI_API_KEY",
+        samples_per_request: int = 1,
+        stream: bool = False,
+        max_stop: Optional[int] = None,
+        check_models: bool = True,
+        extra_body: Optional[dict[str, Any]] = None,
+        **common: Any,
+    ):
         super().__init__(name, **common)
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
@@ -61,8 +67,14 @@ class OpenAICompatModel(SamplingModel):
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         from aibench.models.http import HttpClient
 
-        self.http = HttpClient(self.base_url, timeout=self.timeout, retries=self.retries,
-                               backoff=self.backoff, pool_size=self.concurrency, headers=headers)
+        self.http = HttpClient(
+            self.base_url,
+            timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+            pool_size=self.concurrency,
+            headers=headers,
+        )
         self._has_key = bool(key)
         self._warned_n = False
         self.served_models: Optional[list[str]] = None
@@ -84,12 +96,14 @@ class OpenAICompatModel(SamplingModel):
         try:
             body = self.http.get_json("/models", retries=1, timeout=30.0)
         except RetriesExhausted:
-            raise AibenchError(f"cannot reach the OpenAI-compatible server at {self.base_url}: "
-                               "is it running? (check model.base_url)") from None
+            raise AibenchError(
+                f"cannot reach the OpenAI-compatible server at {self.base_url}: is it running? (check model.base_url)"
+            ) from None
         except HttpStatusError as e:
             if e.status in (401, 403):
-                raise AibenchError(f"{self.base_url} rejected the API key (HTTP {e.status}: "
-                                   f"{e.message}): {self._key_hint()}") from None
+                raise AibenchError(
+                    f"{self.base_url} rejected the API key (HTTP {e.status}: {e.message}): {self._key_hint()}"
+                ) from None
             if e.status in (404, 405, 501):
                 return  # server without /models: generation will tell
             raise AibenchError(f"{self.base_url}/models failed: HTTP {e.status}: {e.message}") from None
@@ -101,13 +115,11 @@ class OpenAICompatModel(SamplingModel):
         self.served_models = [str(m.get("id")) for m in data if isinstance(m, dict)]
         if self.model not in self.served_models:
             shown = ", ".join(self.served_models[:10]) or "none"
-            raise AibenchError(f"model '{self.model}' is not served by {self.base_url} "
-                               f"(available: {shown})")
+            raise AibenchError(f"model '{self.model}' is not served by {self.base_url} (available: {shown})")
 
     def _fatal_status(self, e) -> Optional[str]:
         if e.status in (401, 403):
-            return (f"{self.base_url} rejected the API key (HTTP {e.status}: {e.message}): "
-                    f"{self._key_hint()}")
+            return f"{self.base_url} rejected the API key (HTTP {e.status}: {e.message}): {self._key_hint()}"
         if e.status == 404:
             return f"model '{self.model}' is not served by {self.base_url} ({e.message})"
         return None
@@ -116,9 +128,11 @@ class OpenAICompatModel(SamplingModel):
     def _units(self, misses: list[GenerationRequest]) -> Iterator[list[GenerationRequest]]:
         unit: list[GenerationRequest] = []
         for r in misses:
-            if unit and (r.problem.task_id != unit[0].problem.task_id
-                         or r.problem.task != unit[0].problem.task
-                         or len(unit) >= self.samples_per_request):
+            if unit and (
+                r.problem.task_id != unit[0].problem.task_id
+                or r.problem.task != unit[0].problem.task
+                or len(unit) >= self.samples_per_request
+            ):
                 yield unit
                 unit = []
             unit.append(r)
@@ -127,8 +141,7 @@ class OpenAICompatModel(SamplingModel):
 
     def body(self, unit: list[GenerationRequest]) -> tuple[str, dict[str, Any]]:
         first = unit[0]
-        body: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
-                                "temperature": self.temperature}
+        body: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, "temperature": self.temperature}
         if self.chat:
             path = "/chat/completions"
             body["messages"] = self.template.messages(first.problem)
@@ -167,10 +180,11 @@ class OpenAICompatModel(SamplingModel):
                 raise MalformedResponse(f"malformed response from {self.base_url}{path}: no choices")
             if len(got) < len(rest) and not self._warned_n:
                 self._warned_n = True
-                log.warning("%s: the server ignored n=%d (answered %d); asking per sample",
-                            self.name, len(rest), len(got))
+                log.warning(
+                    "%s: the server ignored n=%d (answered %d); asking per sample", self.name, len(rest), len(got)
+                )
             out.extend(got)
-            rest = rest[len(got):]
+            rest = rest[len(got) :]
         return out
 
     def _once(self, unit: list[GenerationRequest], path: str, body: dict[str, Any]) -> list[Completion]:
@@ -216,10 +230,17 @@ class OpenAICompatModel(SamplingModel):
         ctoks = usage.get("completion_tokens")
         out = []
         for slot, i in enumerate(sorted(texts)[: len(unit)]):
-            out.append(self._completion(
-                unit[slot], "".join(texts[i]), reasons.get(i), usage.get("prompt_tokens"),
-                ctoks if n == 1 or ctoks is None else round(ctoks / n), started,
-                usage_shared_by=n if n > 1 else None))
+            out.append(
+                self._completion(
+                    unit[slot],
+                    "".join(texts[i]),
+                    reasons.get(i),
+                    usage.get("prompt_tokens"),
+                    ctoks if n == 1 or ctoks is None else round(ctoks / n),
+                    started,
+                    usage_shared_by=n if n > 1 else None,
+                )
+            )
         return out
 
     # -- prompt log-probabilities: /completions with echo + logprobs (OpenAI legacy layout) --------
@@ -254,8 +275,15 @@ class OpenAICompatModel(SamplingModel):
         results: dict[tuple[str, int], tuple[float, bool]] = {}
         keys: dict[tuple[str, int], str] = {}
         for span in dict.fromkeys(spans):
-            keys[span] = cache_key({"backend": self.backend, "identity": self._identity(), "op": "echo_logprobs",
-                                    "prompt": span[0], "start": span[1]})
+            keys[span] = cache_key(
+                {
+                    "backend": self.backend,
+                    "identity": self._identity(),
+                    "op": "echo_logprobs",
+                    "prompt": span[0],
+                    "start": span[1],
+                }
+            )
             hit = cache.get(keys[span]) if cache is not None else None
             if hit is not None:
                 results[span] = tuple(json.loads(hit["text"]))  # type: ignore[assignment]
@@ -273,9 +301,17 @@ class OpenAICompatModel(SamplingModel):
                         span = pending.pop(f)
                         results[span] = f.result()
                         if cache is not None:
-                            cache.put(keys[span], backend=self.backend, model=self.model, task_id="echo_logprobs",
-                                      sample_index=0, text=json.dumps(results[span]), kind="logprobs",
-                                      finish_reason=None, usage={"cached": False})
+                            cache.put(
+                                keys[span],
+                                backend=self.backend,
+                                model=self.model,
+                                task_id="echo_logprobs",
+                                sample_index=0,
+                                text=json.dumps(results[span]),
+                                kind="logprobs",
+                                finish_reason=None,
+                                usage={"cached": False},
+                            )
                         if progress is not None:
                             progress(counts[span])
             finally:
@@ -286,8 +322,7 @@ class OpenAICompatModel(SamplingModel):
     def _echo_score(self, prompt: str, start: int) -> tuple[float, bool]:
         from aibench.models.http import HttpStatusError, MalformedResponse, RetriesExhausted, parse_json
 
-        body = {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True,
-                "logprobs": 1}
+        body = {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1}
         if self.seed is not None:
             body["seed"] = self.seed
 
@@ -312,8 +347,10 @@ class OpenAICompatModel(SamplingModel):
         except MalformedResponse as e:
             raise AibenchError(f"{self.name}: {e}") from None
         except HttpStatusError as e:
-            raise AibenchError(self._fatal_status(e) or f"{self.name}: {self.base_url}/completions refused "
-                               f"echo+logprobs (HTTP {e.status}: {e.message})") from None
+            raise AibenchError(
+                self._fatal_status(e)
+                or f"{self.name}: {self.base_url}/completions refused echo+logprobs (HTTP {e.status}: {e.message})"
+            ) from None
         total, greedy = 0.0, True
         for token, logprob, top, offset in rows:
             # tokens of the continuation: they end after ``start``; the one generated token lies past the prompt
@@ -329,9 +366,12 @@ class OpenAICompatModel(SamplingModel):
         return {"max_stop": self.max_stop, "extra_body": dict(self.extra_body) or None}
 
     def _describe_server(self) -> dict[str, Any]:
-        return {"base_url": self.base_url, "api_key_env": self.api_key_env,
-                "samples_per_request": self.samples_per_request,
-                "endpoint": "/chat/completions" if self.chat else "/completions"}
+        return {
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "samples_per_request": self.samples_per_request,
+            "endpoint": "/chat/completions" if self.chat else "/completions",
+        }
 
     def close(self) -> None:
         self.http.close()

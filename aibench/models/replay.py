@@ -31,8 +31,6 @@ class ReplayModelConfig(SharedSamplingKeys):
     name: str = "replay"
 
 
-
-
 @register("model", "replay", ReplayModelConfig)
 class ReplayModel(Model):
     def __init__(self, path: str, name: str = "replay", **sampling: Any):

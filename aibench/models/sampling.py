@@ -241,16 +241,18 @@ class SamplingModel(Model):
         from aibench.models.cache import cache_key
 
         p = request.problem
-        return cache_key({
-            "backend": self.backend,
-            "identity": self._identity(),
-            "prompt": self._prompt_key(request),
-            "params": {k: v for k, v in self.params().items() if k not in ("concurrency",)},
-            "stop": self.stop_words(request),
-            "task": p.task,
-            "task_id": p.task_id,
-            "sample_index": request.sample_index,
-        })
+        return cache_key(
+            {
+                "backend": self.backend,
+                "identity": self._identity(),
+                "prompt": self._prompt_key(request),
+                "params": {k: v for k, v in self.params().items() if k not in ("concurrency",)},
+                "stop": self.stop_words(request),
+                "task": p.task,
+                "task_id": p.task_id,
+                "sample_index": request.sample_index,
+            }
+        )
 
     @property
     def cache(self):
@@ -267,7 +269,9 @@ class SamplingModel(Model):
                 "%s: temperature=0 with n_samples=%d: greedy decoding gives %d identical samples "
                 "per problem, so pass@k for k>1 equals pass@1. For pass@k use sampling "
                 "(BigCode harness advice: temperature 0.2 for pass@1, 0.8 for pass@10/100).",
-                self.name, n, n,
+                self.name,
+                n,
+                n,
             )
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
@@ -288,8 +292,11 @@ class SamplingModel(Model):
                 continue
             self.count("cached")
             yield Completion(
-                request=r, text=hit["text"], kind=CompletionKind(hit["kind"]),
-                finish_reason=hit["finish_reason"], usage={**hit["usage"], "cached": True},
+                request=r,
+                text=hit["text"],
+                kind=CompletionKind(hit["kind"]),
+                finish_reason=hit["finish_reason"],
+                usage={**hit["usage"], "cached": True},
             )
         for c in self._run_pool(misses):
             if c.error is None:
@@ -297,9 +304,17 @@ class SamplingModel(Model):
                 if cache is not None:
                     key = keys.get(id(c.request)) or self.cache_key(c.request)
                     p = c.request.problem
-                    cache.put(key, backend=self.backend, model=self.model, task_id=p.task_id,
-                              sample_index=c.request.sample_index, text=c.text, kind=c.kind.value,
-                              finish_reason=c.finish_reason, usage={**c.usage, "cached": False})
+                    cache.put(
+                        key,
+                        backend=self.backend,
+                        model=self.model,
+                        task_id=p.task_id,
+                        sample_index=c.request.sample_index,
+                        text=c.text,
+                        kind=c.kind.value,
+                        finish_reason=c.finish_reason,
+                        usage={**c.usage, "cached": False},
+                    )
             else:
                 self.count("errors")
             yield c
@@ -314,6 +329,7 @@ class SamplingModel(Model):
         fatal: AibenchError | None = None
         clean = False
         try:
+
             def fill() -> None:
                 while fatal is None and len(pending) < 2 * self.concurrency:
                     unit = next(units, None)
@@ -374,8 +390,7 @@ class SamplingModel(Model):
         except SampleFailure as e:
             return self._failed(unit, str(e))
         except Exception as e:  # a failure of this unit only (e.g. out of memory for one batch)
-            log.warning("%s: generation failed for %s: %s: %s", self.name,
-                        unit[0].problem.task_id, type(e).__name__, e)
+            log.warning("%s: generation failed for %s: %s: %s", self.name, unit[0].problem.task_id, type(e).__name__, e)
             return self._failed(unit, f"{type(e).__name__}: {e}")
 
     def _fatal_status(self, e) -> str | None:
@@ -387,17 +402,26 @@ class SamplingModel(Model):
         return None
 
     def _failed(self, unit: list[GenerationRequest], error: str) -> list[Completion]:
-        return [Completion(request=r, text="", kind=self.kind, error=error,
-                           usage={"cached": False}) for r in unit]
+        return [Completion(request=r, text="", kind=self.kind, error=error, usage={"cached": False}) for r in unit]
 
-    def _completion(self, request: GenerationRequest, text: str, finish_reason: Optional[str],
-                    prompt_tokens: Optional[int], completion_tokens: Optional[int],
-                    started: float, **extra: Any) -> Completion:
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "latency_s": round(time.monotonic() - started, 4), "cached": False}
+    def _completion(
+        self,
+        request: GenerationRequest,
+        text: str,
+        finish_reason: Optional[str],
+        prompt_tokens: Optional[int],
+        completion_tokens: Optional[int],
+        started: float,
+        **extra: Any,
+    ) -> Completion:
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "latency_s": round(time.monotonic() - started, 4),
+            "cached": False,
+        }
         usage.update({k: v for k, v in extra.items() if v is not None})
-        return Completion(request=request, text=text, kind=self.kind,
-                          finish_reason=finish_reason, usage=usage)
+        return Completion(request=request, text=text, kind=self.kind, finish_reason=finish_reason, usage=usage)
 
     def close(self) -> None:
         if self._cache is not None:

@@ -21,10 +21,7 @@ class Sandbox(ABC):
     name: str = "sandbox"
 
     @abstractmethod
-    def execute_many(
-        self, items: Iterable[tuple[Any, Program]], workers: int = 1
-    ) -> Iterator[tuple[Any, Verdict]]:
-        ...
+    def execute_many(self, items: Iterable[tuple[Any, Program]], workers: int = 1) -> Iterator[tuple[Any, Verdict]]: ...
 
     def execute(self, program: Program) -> Verdict:
         for _tag, verdict in self.execute_many([(None, program)], workers=1):

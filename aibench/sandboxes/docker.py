@@ -69,8 +69,6 @@ class DockerSandboxConfig(LocalSandboxConfig):
     start_timeout_s: float = 60.0  # a container's fork server must answer within this
 
 
-
-
 def _sdk():
     try:
         import docker

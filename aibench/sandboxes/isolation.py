@@ -67,8 +67,9 @@ def mount(source: str, target: str, fstype: str | None, flags: int, data: str | 
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0) -> int:
-    return _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                       ctypes.c_ulong(0), ctypes.c_ulong(0))
+    return _libc.prctl(
+        ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(0), ctypes.c_ulong(0)
+    )
 
 
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
@@ -108,8 +109,7 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
 # built once in the fork server, so a sample's capset touches no fresh ctypes objects
@@ -123,8 +123,11 @@ def enter_user_namespace() -> tuple[int, int]:
     normal user create the network, mount and pid namespaces below. Returns the outer (uid, gid)."""
     uid, gid = os.geteuid(), os.getegid()
     unshare(CLONE_NEWUSER)
-    for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"0 {uid} 1"),
-                       ("/proc/self/gid_map", f"0 {gid} 1")):
+    for path, text in (
+        ("/proc/self/setgroups", "deny"),
+        ("/proc/self/uid_map", f"0 {uid} 1"),
+        ("/proc/self/gid_map", f"0 {gid} 1"),
+    ):
         with open(path, "w") as f:
             f.write(text)
     return uid, gid

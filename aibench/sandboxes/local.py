@@ -30,10 +30,7 @@ from aibench.sandboxes.protocol import read_msg, write_msg
 from aibench.types import Program, Status, Verdict
 
 _PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); "
-    "from aibench.sandboxes.zygote import main; main()"
-)
+_BOOT = "import sys; sys.path.insert(0, {root!r}); from aibench.sandboxes.zygote import main; main()"
 
 
 @dataclass
@@ -57,11 +54,17 @@ class LocalSandboxConfig:
 
 JUDGES = ("isolated", "inprocess")
 JUDGE_NOTES = {
-    "isolated": {"how": "the tests run in a trusted process; the program runs in a separate sandboxed process "
-                        "and every call of it crosses a data-only pipe (arguments, results and exceptions as "
-                        "plain data)", "forgeable_by_runner_aware_code": False},
-    "inprocess": {"how": "exec(program + tests) in one process as human-eval/BigCode; pass proven by a per-run "
-                         "nonce sent after the tests return", "forgeable_by_runner_aware_code": True},
+    "isolated": {
+        "how": "the tests run in a trusted process; the program runs in a separate sandboxed process "
+        "and every call of it crosses a data-only pipe (arguments, results and exceptions as "
+        "plain data)",
+        "forgeable_by_runner_aware_code": False,
+    },
+    "inprocess": {
+        "how": "exec(program + tests) in one process as human-eval/BigCode; pass proven by a per-run "
+        "nonce sent after the tests return",
+        "forgeable_by_runner_aware_code": True,
+    },
 }
 
 # A sample running longer than this is probably a timeout: nothing more is queued behind it, and
@@ -95,7 +98,10 @@ class _Worker:
         self.index = index
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT.format(root=_PKG_ROOT)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd="/",
             start_new_session=True,  # terminal Ctrl-C goes to us, not the workers
             close_fds=True,
         )
@@ -188,8 +194,10 @@ class LocalSandbox(Sandbox):
         self.extra_paths = [str(p) for p in (_plain(extra_paths) or ())]
         for p in self.extra_paths:
             if os.path.realpath(p) == "/tmp" or os.path.realpath(p).startswith("/tmp/"):
-                raise ValueError(f"sandbox.extra_paths: {p} is under /tmp, which every sample replaces with its "
-                                 "own empty tmpfs; use a directory elsewhere")
+                raise ValueError(
+                    f"sandbox.extra_paths: {p} is under /tmp, which every sample replaces with its "
+                    "own empty tmpfs; use a directory elsewhere"
+                )
         self.limits = limits
         self.network = bool(network)
         self.isolate_filesystem = bool(isolate_filesystem)
@@ -304,9 +312,7 @@ class LocalSandbox(Sandbox):
         }
 
     # ------------------------------------------------------------------ execution
-    def execute_many(
-        self, items: Iterable[tuple[Any, Program]], workers: int = 1
-    ) -> Iterator[tuple[Any, Verdict]]:
+    def execute_many(self, items: Iterable[tuple[Any, Program]], workers: int = 1) -> Iterator[tuple[Any, Verdict]]:
         workers = max(1, int(workers))
         pool = self._ensure_workers(workers)
         it = iter(items)
@@ -436,8 +442,11 @@ class LocalSandbox(Sandbox):
             for rid in list(w.sent)[1:]:
                 if rid not in w.pending:
                     continue
-                free = [x for x in pool if x is not w and not self._stalled(x, now)
-                        and len(x.sent) < self.inflight_per_worker]
+                free = [
+                    x
+                    for x in pool
+                    if x is not w and not self._stalled(x, now) and len(x.sent) < self.inflight_per_worker
+                ]
                 if not free:
                     return
                 tag, program, attempt = w.pending.pop(rid)

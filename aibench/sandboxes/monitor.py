@@ -63,12 +63,14 @@ def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int
                     open_fds.discard(fd)
                 elif fd == res_r:
                     reader.feed(data)
-                    if not started and not compiling and any(m["kind"] == "compile" and m.get("nonce") == o.nonce
-                                                             for m in reader.messages):
+                    if (
+                        not started
+                        and not compiling
+                        and any(m["kind"] == "compile" and m.get("nonce") == o.nonce for m in reader.messages)
+                    ):
                         compiling = True  # the compile step's own budget (the runner enforces it; +2 s margin)
                         deadline = time.monotonic() + float(lim.get("compile_timeout_s", 15.0)) + 2.0
-                    if not started and any(m["kind"] == "start" and m.get("nonce") == o.nonce
-                                           for m in reader.messages):
+                    if not started and any(m["kind"] == "start" and m.get("nonce") == o.nonce for m in reader.messages):
                         started = True
                         o.started = time.monotonic()
                         deadline = o.started + timeout
@@ -94,5 +96,6 @@ def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int
         if setup.startswith(b"error: "):
             o.setup_error = setup[7:].decode("utf-8", "replace")
         elif o.killed != "timeout" or not setup:
-            o.setup_error = "the sample process ended before its setup completed" if not setup else \
-                "garbled setup report"
+            o.setup_error = (
+                "the sample process ended before its setup completed" if not setup else "garbled setup report"
+            )

@@ -57,10 +57,22 @@ class Materialized(list):
 
 
 _CONTAINER_TAGS = {T_LIST: list, T_TUPLE: tuple, T_DICT: dict, T_SET: set, T_FSET: frozenset, T_ITER: lambda: iter(())}
-_PACKED = {T_LIST_Q: (list, "q"), T_TUPLE_Q: (tuple, "q"), T_LIST_D: (list, "d"), T_TUPLE_D: (tuple, "d"),
-           T_LIST_S: (list, "s"), T_TUPLE_S: (tuple, "s")}
-_FAST = {(list, int): (T_LIST_Q, "q"), (tuple, int): (T_TUPLE_Q, "q"), (list, float): (T_LIST_D, "d"),
-         (tuple, float): (T_TUPLE_D, "d"), (list, str): (T_LIST_S, "s"), (tuple, str): (T_TUPLE_S, "s")}
+_PACKED = {
+    T_LIST_Q: (list, "q"),
+    T_TUPLE_Q: (tuple, "q"),
+    T_LIST_D: (list, "d"),
+    T_TUPLE_D: (tuple, "d"),
+    T_LIST_S: (list, "s"),
+    T_TUPLE_S: (tuple, "s"),
+}
+_FAST = {
+    (list, int): (T_LIST_Q, "q"),
+    (tuple, int): (T_TUPLE_Q, "q"),
+    (list, float): (T_LIST_D, "d"),
+    (tuple, float): (T_TUPLE_D, "d"),
+    (list, str): (T_LIST_S, "s"),
+    (tuple, str): (T_TUPLE_S, "s"),
+}
 _SEQ_TAG = {list: T_LIST, tuple: T_TUPLE, set: T_SET, frozenset: T_FSET, Materialized: T_ITER}
 _END = object()  # closes a container on the encoder's stack
 
@@ -232,7 +244,7 @@ def _decode(data, max_depth, max_items):
                     raise PlainDataError("truncated")
                 out, p = [], pos
                 for ln in lens:
-                    out.append(data[p:p + ln].decode("utf-8", "surrogatepass"))
+                    out.append(data[p : p + ln].decode("utf-8", "surrogatepass"))
                     p += ln
                 v, pos = (out if kind is list else tuple(out)), p
             else:
@@ -273,7 +285,7 @@ def _decode(data, max_depth, max_items):
             pos += 4
             if ln > min(n - pos, 1 << 16):
                 raise PlainDataError("truncated")
-            v = Decimal(data[pos:pos + ln].decode("ascii"))
+            v = Decimal(data[pos : pos + ln].decode("ascii"))
             pos += ln
         else:
             raise PlainDataError(f"unknown tag {tag}")
@@ -314,7 +326,7 @@ def write_frame(fd: int, payload: bytes) -> None:
     if n < len(data):
         view = memoryview(data)[n:]
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
 
 
 class FrameReader:

@@ -45,8 +45,12 @@ def build(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
     paths made visible."""
     binds = sources([*(p for p in SYSTEM if os.path.isdir(p) and not os.path.islink(p)), *extra])
     links = {p: os.readlink(p) for p in SYSTEM if os.path.islink(p)}
-    staging = next(s for s in _STAGING if os.path.isdir(s) and not any(
-        b == s or b.startswith(s + "/") or s.startswith(b.rstrip("/") + "/") for b in binds))
+    staging = next(
+        s
+        for s in _STAGING
+        if os.path.isdir(s)
+        and not any(b == s or b.startswith(s + "/") or s.startswith(b.rstrip("/") + "/") for b in binds)
+    )
     iso.mount("tmpfs", staging, "tmpfs", iso.MS_NOSUID, "size=4m,mode=0755")
     root = staging
     for src in binds:
@@ -93,8 +97,12 @@ def _devices(root: str) -> None:
         with open(node, "w"):
             pass
         iso.mount(f"/dev/{name}", node, None, iso.MS_BIND)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"{dev}/{name}")
     os.makedirs(dev + "/shm", 0o755)
     # POSIX shared memory: a tiny tmpfs nobody but root may write (SysV IPC has its own namespace)

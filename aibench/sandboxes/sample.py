@@ -55,8 +55,13 @@ class Channel:
 
     def verdict(self, ok: bool, status: str = "failed", error: str = "", detail: dict | None = None) -> None:
         flush_std()
-        msg = {"kind": "verdict", "ok": bool(ok), "status": "passed" if ok else status, "error": error,
-               "detail": detail or {}}
+        msg = {
+            "kind": "verdict",
+            "ok": bool(ok),
+            "status": "passed" if ok else status,
+            "error": error,
+            "detail": detail or {},
+        }
         if self._pids_fd is not None:  # tasks of this sample besides ours, killed when it ends
             try:
                 msg["strays"] = max(0, int(os.pread(self._pids_fd, 32, 0)) - self._own)
@@ -103,8 +108,13 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
             if z.pidns_fd is not None:
                 iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
             owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
-            iso.mount("tmpfs", "/tmp", "tmpfs", iso.MS_NOSUID | iso.MS_NODEV,
-                      f"size={int(req['limits']['scratch_bytes'])},mode=0700{owner}")
+            iso.mount(
+                "tmpfs",
+                "/tmp",
+                "tmpfs",
+                iso.MS_NOSUID | iso.MS_NODEV,
+                f"size={int(req['limits']['scratch_bytes'])},mode=0700{owner}",
+            )
         else:
             os.environ.update({"HOME": fds["workdir"], "TMPDIR": fds["workdir"], "PWD": fds["workdir"]})
             tempfile.tempdir = fds["workdir"]

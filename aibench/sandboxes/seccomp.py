@@ -36,15 +36,50 @@ _RET_K = 0x06
 
 # arch -> (AUDIT_ARCH value, {name: syscall number}, x32 bit or None)
 _ARCHES = {
-    "x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-                            "add_key": 248, "request_key": 249, "keyctl": 250, "bpf": 321, "userfaultfd": 323,
-                            "perf_event_open": 298}, 0x40000000),
-    "aarch64": (0xC00000B7, {"socket": 198, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-                             "add_key": 217, "request_key": 218, "keyctl": 219, "bpf": 280, "userfaultfd": 282,
-                             "perf_event_open": 241}, None),
+    "x86_64": (
+        0xC000003E,
+        {
+            "socket": 41,
+            "io_uring_setup": 425,
+            "io_uring_enter": 426,
+            "io_uring_register": 427,
+            "add_key": 248,
+            "request_key": 249,
+            "keyctl": 250,
+            "bpf": 321,
+            "userfaultfd": 323,
+            "perf_event_open": 298,
+        },
+        0x40000000,
+    ),
+    "aarch64": (
+        0xC00000B7,
+        {
+            "socket": 198,
+            "io_uring_setup": 425,
+            "io_uring_enter": 426,
+            "io_uring_register": 427,
+            "add_key": 217,
+            "request_key": 218,
+            "keyctl": 219,
+            "bpf": 280,
+            "userfaultfd": 282,
+            "perf_event_open": 241,
+        },
+        None,
+    ),
 }
-DENIED = ("io_uring_setup", "io_uring_enter", "io_uring_register", "add_key", "request_key", "keyctl", "bpf",
-          "userfaultfd", "perf_event_open")
+DENIED = (
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "add_key",
+    "request_key",
+    "keyctl",
+    "bpf",
+    "userfaultfd",
+    "perf_event_open",
+)
 
 
 class _Filter(ctypes.Structure):
@@ -103,5 +138,9 @@ def install() -> bool:
 def describe() -> dict:
     if _FPROG is None:
         return {"enforced": False, "why_not": f"no seccomp filter for architecture {platform.machine()}"}
-    return {"enforced": True, "how": "seccomp filter: socket(AF_UNIX) refused; " + ", ".join(DENIED)
-            + " refused; foreign-ABI syscalls refused"}
+    return {
+        "enforced": True,
+        "how": "seccomp filter: socket(AF_UNIX) refused; "
+        + ", ".join(DENIED)
+        + " refused; foreign-ABI syscalls refused",
+    }

@@ -82,10 +82,15 @@ def decide(req_id: Any, o: Outcome) -> dict[str, Any]:
         detail["output_truncated"] = f"{o.total_output} bytes of output, only the tail was kept"
     status, error = _status(o, verdict, sig, exit_code, cpu, detail)
     return {
-        "id": req_id, "status": status, "exit_code": exit_code, "duration": round(o.ended - o.started, 4),
+        "id": req_id,
+        "status": status,
+        "exit_code": exit_code,
+        "duration": round(o.ended - o.started, 4),
         "stdout_tail": o.stdout_tail.decode("utf-8", "replace"),
         "stderr_tail": o.stderr_tail.decode("utf-8", "replace"),
-        "error": error[:500], "detail": detail, "total_output_bytes": o.total_output,
+        "error": error[:500],
+        "detail": detail,
+        "total_output_bytes": o.total_output,
     }
 
 

@@ -83,8 +83,11 @@ class Zygote:
             self.sample_uid = int(self.cfg["sample_uid"])
             rep["sample_uid"] = {"enforced": True, "how": f"samples run as uid/gid {self.sample_uid}, no capabilities"}
         else:
-            rep["sample_uid"] = {"enforced": False, "why_not": "not root: samples keep this process's uid "
-                                 "(non-dumpable, so other processes of the uid cannot open their /proc entries)"}
+            rep["sample_uid"] = {
+                "enforced": False,
+                "why_not": "not root: samples keep this process's uid "
+                "(non-dumpable, so other processes of the uid cannot open their /proc entries)",
+            }
         self.use_seccomp = bool(self.cfg.get("seccomp", True)) and seccomp.build_program() is not None
         rep["seccomp"] = seccomp.describe() if self.use_seccomp else {"enforced": False, "why_not": "disabled"}
         self.runners = {name: languages.get_runner(name) for name in languages.supported()}
@@ -137,8 +140,10 @@ class Zygote:
         os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp", "PWD": "/tmp"})
         tempfile.tempdir = "/tmp"
         self.report["visible_paths"] = visible
-        return ("private mount namespace pivoted into a minimal read-only tree (no /root, /home, /run, /var, "
-                "/sys or host /tmp: no daemon sockets); per sample a fresh tmpfs /tmp and a fresh /proc")
+        return (
+            "private mount namespace pivoted into a minimal read-only tree (no /root, /home, /run, /var, "
+            "/sys or host /tmp: no daemon sockets); per sample a fresh tmpfs /tmp and a fresh /proc"
+        )
 
     def _pid_namespace(self) -> str:
         self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -175,7 +180,9 @@ class Zygote:
         isolated = req.get("judge") == "isolated"
         runner = (self.judges if isolated else self.runners).get(req["language"])
         if runner is None:
-            return error_result(req, f"no {'isolated judge' if isolated else 'runner'} for language {req['language']!r}")
+            return error_result(
+                req, f"no {'isolated judge' if isolated else 'runner'} for language {req['language']!r}"
+            )
         getattr(runner, "prepare", lambda r: None)(req)  # trusted, cached per task, before fork
         fds: dict[str, Any] = {}
         out_r, fds["out_w"] = os.pipe()
@@ -248,8 +255,16 @@ class Zygote:
 
 
 def error_result(req, error: str) -> dict[str, Any]:
-    return {"id": req["id"], "status": "sandbox_error", "exit_code": None, "duration": 0.0,
-            "stdout_tail": "", "stderr_tail": "", "error": error[:300], "detail": {}}
+    return {
+        "id": req["id"],
+        "status": "sandbox_error",
+        "exit_code": None,
+        "duration": 0.0,
+        "stdout_tail": "",
+        "stderr_tail": "",
+        "error": error[:300],
+        "detail": {},
+    }
 
 
 def main() -> None:

@@ -17,8 +17,13 @@ DIGEST = "365c0bd3c000a25d28ddbf732fe1c6add414de7275464c4e4d1c3b5fcb5d8ad1"
 class FakeOllama(FakeServer):
     generation_paths = ("/api/generate", "/api/chat")
 
-    def __init__(self, latency: float = 0.0, models: Optional[dict[str, str]] = None,
-                 version: str = "0.12.11", context_length: int = 8192) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        models: Optional[dict[str, str]] = None,
+        version: str = "0.12.11",
+        context_length: int = 8192,
+    ) -> None:
         super().__init__(latency)
         self.models = dict(models or {"llama3:latest": DIGEST})
         self.version = version
@@ -39,29 +44,52 @@ class FakeOllama(FakeServer):
             name = self._known((body or {}).get("model"))
             if name is None:
                 return self.send_json(h, 404, {"error": f"model '{(body or {}).get('model')}' not found"})
-            return self.send_json(h, 200, {
-                "modelfile": "FROM x", "parameters": "stop <|eot_id|>", "template": "{{ .Prompt }}",
-                "details": self._details(),
-                "model_info": {"general.architecture": "llama", "llama.context_length": self.context_length},
-                "capabilities": ["completion"]})
+            return self.send_json(
+                h,
+                200,
+                {
+                    "modelfile": "FROM x",
+                    "parameters": "stop <|eot_id|>",
+                    "template": "{{ .Prompt }}",
+                    "details": self._details(),
+                    "model_info": {"general.architecture": "llama", "llama.context_length": self.context_length},
+                    "capabilities": ["completion"],
+                },
+            )
         if method == "POST" and path in self.generation_paths:
             return self._generate(h, path, body or {}, fault)
         return self.send_json(h, 404, {"error": "404 page not found"})
 
     def _tag(self, name: str, digest: str) -> dict[str, Any]:
-        return {"name": name, "model": name, "modified_at": "2025-01-01T00:00:00Z",
-                "size": 4661224676, "digest": digest, "details": self._details()}
+        return {
+            "name": name,
+            "model": name,
+            "modified_at": "2025-01-01T00:00:00Z",
+            "size": 4661224676,
+            "digest": digest,
+            "details": self._details(),
+        }
 
     @staticmethod
     def _details() -> dict[str, Any]:
-        return {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
-                "parameter_size": "8.0B", "quantization_level": "Q4_0"}
+        return {
+            "parent_model": "",
+            "format": "gguf",
+            "family": "llama",
+            "families": ["llama"],
+            "parameter_size": "8.0B",
+            "quantization_level": "Q4_0",
+        }
 
     def _generate(self, h, path: str, body: dict, fault: Optional[Fault]) -> None:
         if fault is not None and fault.kind in ("500", "503", "429", "400"):
             status = int(fault.kind)
-            msg = {500: "llama runner process has terminated", 503: "server busy",
-                   429: "too many requests", 400: "bad request"}[status]
+            msg = {
+                500: "llama runner process has terminated",
+                503: "server busy",
+                429: "too many requests",
+                400: "bad request",
+            }[status]
             return self.send_json(h, status, {"error": msg})
         model = body.get("model")
         if not model:
@@ -83,9 +111,14 @@ class FakeOllama(FakeServer):
         num_predict = opts.get("num_predict")
         text, reason = apply_stop_and_limit(text, opts.get("stop"), num_predict)
         created = datetime.now(timezone.utc).isoformat()
-        metrics = {"total_duration": int(self.latency * 1e9) + 1_000_000, "load_duration": 1000,
-                   "prompt_eval_count": n_prompt, "prompt_eval_duration": 500_000,
-                   "eval_count": count_tokens(text), "eval_duration": 400_000}
+        metrics = {
+            "total_duration": int(self.latency * 1e9) + 1_000_000,
+            "load_duration": 1000,
+            "prompt_eval_count": n_prompt,
+            "prompt_eval_duration": 500_000,
+            "eval_count": count_tokens(text),
+            "eval_duration": 400_000,
+        }
         chat = path == "/api/chat"
 
         def obj(piece: str, done: bool) -> dict[str, Any]:
@@ -123,7 +156,9 @@ class FakeOllama(FakeServer):
                     self.chunk(h, json.dumps(obj(piece, False)).encode()[:10])
                     h.close_connection = True
                     return None
-                self.chunk(h, json.dumps({"error": "an error was encountered while running the model"}).encode() + b"\n")
+                self.chunk(
+                    h, json.dumps({"error": "an error was encountered while running the model"}).encode() + b"\n"
+                )
                 self.end_chunked(h)
                 return None
             self.chunk(h, json.dumps(obj(piece, False)).encode() + b"\n")
@@ -132,4 +167,3 @@ class FakeOllama(FakeServer):
         self.chunk(h, json.dumps(final).encode() + b"\n")
         self.end_chunked(h)
         return None
-

@@ -53,16 +53,21 @@ def completion_logprobs(prompt: str, generated: str, k: int, echo: bool) -> dict
     return out
 
 
-def oa_error(message: str, type_: str = "invalid_request_error", param: Any = None,
-             code: Any = None) -> dict[str, Any]:
+def oa_error(message: str, type_: str = "invalid_request_error", param: Any = None, code: Any = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 class FakeOpenAI(FakeServer):
     generation_paths = ("/v1/completions", "/v1/chat/completions")
 
-    def __init__(self, latency: float = 0.0, models: tuple[str, ...] = ("gpt-test",),
-                 api_key: Optional[str] = None, supports_n: bool = True, supports_echo: bool = True) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        models: tuple[str, ...] = ("gpt-test",),
+        api_key: Optional[str] = None,
+        supports_n: bool = True,
+        supports_echo: bool = True,
+    ) -> None:
         super().__init__(latency)
         self.models = list(models)
         self.api_key = api_key
@@ -76,12 +81,25 @@ class FakeOpenAI(FakeServer):
 
     def handle(self, h, method: str, path: str, body: Any, fault: Optional[Fault]) -> None:
         if not self._authorized(h):
-            return self.send_json(h, 401, oa_error(
-                "Incorrect API key provided: sk-***. You can find your API key at your account page.",
-                code="invalid_api_key"))
+            return self.send_json(
+                h,
+                401,
+                oa_error(
+                    "Incorrect API key provided: sk-***. You can find your API key at your account page.",
+                    code="invalid_api_key",
+                ),
+            )
         if method == "GET" and path == "/v1/models":
-            return self.send_json(h, 200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in self.models]})
+            return self.send_json(
+                h,
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in self.models
+                    ],
+                },
+            )
         if method == "POST" and path in self.generation_paths:
             return self._generate(h, path, body or {}, fault)
         return self.send_json(h, 404, oa_error(f"Unknown request URL: {method} {path}", code="unknown_url"))
@@ -93,8 +111,15 @@ class FakeOpenAI(FakeServer):
             return self.send_json(h, status, oa_error(f"injected {status}", kind[status]))
         model = body.get("model")
         if model not in self.models:
-            return self.send_json(h, 404, oa_error(f"The model `{model}` does not exist or you do not have access to it.",
-                                                   param="model", code="model_not_found"))
+            return self.send_json(
+                h,
+                404,
+                oa_error(
+                    f"The model `{model}` does not exist or you do not have access to it.",
+                    param="model",
+                    code="model_not_found",
+                ),
+            )
         chat = path.endswith("/chat/completions")
         n = int(body.get("n") or 1) if self.supports_n else 1
         if chat:
@@ -128,11 +153,22 @@ class FakeOpenAI(FakeServer):
                 lp = completion_logprobs(prompt, t, int(k), echo) if scored else None
                 return {"index": i, "text": (prompt + t) if echo else t, "logprobs": lp, "finish_reason": r}
 
-            out = {"id": cid, "object": obj_type, "created": created, "model": model,
-                   "system_fingerprint": "fp_fake", "usage": usage, "choices": [
-                       ({"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": r}
-                        if chat else text_choice(i, t, r))
-                       for i, t, r in choices]}
+            out = {
+                "id": cid,
+                "object": obj_type,
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "usage": usage,
+                "choices": [
+                    (
+                        {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": r}
+                        if chat
+                        else text_choice(i, t, r)
+                    )
+                    for i, t, r in choices
+                ],
+            }
             if fault is not None and fault.kind == "truncate":
                 return self.send_truncated(h, out)
             return self.send_json(h, 200, out)
@@ -147,22 +183,25 @@ class FakeOpenAI(FakeServer):
             for j, piece in enumerate(pieces):
                 if fault is not None and fault.kind in ("truncate", "midstream_error") and j == len(pieces) // 2:
                     if fault.kind == "truncate":
-                        self.chunk(h, b"data: {\"id\": \"cmp")
+                        self.chunk(h, b'data: {"id": "cmp')
                         h.close_connection = True
                         return None
                     event(oa_error("The server had an error while processing your request.", "server_error"))
                     self.chunk(h, b"data: [DONE]\n\n")
                     self.end_chunked(h)
                     return None
-                ch = ({"index": i, "delta": {"content": piece}, "finish_reason": None} if chat
-                      else {"index": i, "text": piece, "finish_reason": None})
+                ch = (
+                    {"index": i, "delta": {"content": piece}, "finish_reason": None}
+                    if chat
+                    else {"index": i, "text": piece, "finish_reason": None}
+                )
                 event({"id": cid, "object": chunk_type, "created": created, "model": model, "choices": [ch]})
-            last = ({"index": i, "delta": {}, "finish_reason": r} if chat
-                    else {"index": i, "text": "", "finish_reason": r})
+            last = (
+                {"index": i, "delta": {}, "finish_reason": r} if chat else {"index": i, "text": "", "finish_reason": r}
+            )
             event({"id": cid, "object": chunk_type, "created": created, "model": model, "choices": [last]})
         if (body.get("stream_options") or {}).get("include_usage"):
-            event({"id": cid, "object": chunk_type, "created": created, "model": model, "choices": [],
-                   "usage": usage})
+            event({"id": cid, "object": chunk_type, "created": created, "model": model, "choices": [], "usage": usage})
         self.chunk(h, b"data: [DONE]\n\n")
         self.end_chunked(h)
         return None

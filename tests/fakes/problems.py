@@ -15,12 +15,19 @@ def humaneval_problems(limit: int | None = None, strip: bool = True) -> list[Pro
     for i, p in enumerate(read_problems().values()):
         if limit is not None and i >= limit:
             break
-        out.append(Problem(
-            task="humaneval", task_id=p["task_id"], index=i,
-            prompt=p["prompt"].strip() if strip else p["prompt"], language="python",
-            tests="\n" + p["test"] + "\n" + f"check({p['entry_point']})",
-            stop_words=HUMANEVAL_STOP, entry_point=p["entry_point"],
-            canonical_solution=p["prompt"] + p["canonical_solution"]))
+        out.append(
+            Problem(
+                task="humaneval",
+                task_id=p["task_id"],
+                index=i,
+                prompt=p["prompt"].strip() if strip else p["prompt"],
+                language="python",
+                tests="\n" + p["test"] + "\n" + f"check({p['entry_point']})",
+                stop_words=HUMANEVAL_STOP,
+                entry_point=p["entry_point"],
+                canonical_solution=p["prompt"] + p["canonical_solution"],
+            )
+        )
     return out
 
 

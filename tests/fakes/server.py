@@ -63,7 +63,7 @@ class Answers:
         if p is None:
             return "\n    pass\n"
         full = p["prompt"] + self.body_of(p, body)
-        cont = full[len(prompt):] if full.startswith(prompt) else self.body_of(p, body)
+        cont = full[len(prompt) :] if full.startswith(prompt) else self.body_of(p, body)
         return cont + self.TRAILER
 
     def chat_reply(self, text: str, body: dict) -> str:
@@ -71,9 +71,12 @@ class Answers:
         if p is None:
             return "I am not sure what you mean."
         code = p["prompt"] + self.body_of(p, body)
-        return ("<think>\nThe user wants the function. def helper(): this is not code.\n</think>\n"
-                "Sure! Here is the complete implementation:\n\n```python\n" + code.rstrip("\n")
-                + "\n```\n\nIt iterates over the input.\n\n```python\nprint('example')\n```\n")
+        return (
+            "<think>\nThe user wants the function. def helper(): this is not code.\n</think>\n"
+            "Sure! Here is the complete implementation:\n\n```python\n"
+            + code.rstrip("\n")
+            + "\n```\n\nIt iterates over the input.\n\n```python\nprint('example')\n```\n"
+        )
 
 
 @dataclass
@@ -133,8 +136,7 @@ class FakeServer:
 
         self.httpd = Quiet(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
         return self
 
@@ -162,8 +164,9 @@ class FakeServer:
     # -- recording and faults -------------------------------------------------------------------
     def _record(self, method: str, path: str, body: Any, headers: dict) -> None:
         with self._lock:
-            self.requests.append({"method": method, "path": path, "body": body, "headers": headers,
-                                  "time": time.monotonic()})
+            self.requests.append(
+                {"method": method, "path": path, "body": body, "headers": headers, "time": time.monotonic()}
+            )
 
     def generation_requests(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -175,8 +178,9 @@ class FakeServer:
             self.faults.clear()
             self.max_in_flight = 0
 
-    def inject(self, kind: str, times: int = 1, path: Optional[str] = None, seconds: float = 0.0,
-               after: int = 0) -> None:
+    def inject(
+        self, kind: str, times: int = 1, path: Optional[str] = None, seconds: float = 0.0, after: int = 0
+    ) -> None:
         """The next ``times`` generation requests (on ``path``, or any) fail with ``kind``;
         with ``after=N`` only requests after the first N generation requests."""
         assert kind in FAULTS, kind
@@ -195,8 +199,9 @@ class FakeServer:
 
     # -- writing --------------------------------------------------------------------------------
     @staticmethod
-    def send_json(h: BaseHTTPRequestHandler, status: int, obj: Any,
-                  extra_headers: Optional[dict[str, str]] = None) -> None:
+    def send_json(
+        h: BaseHTTPRequestHandler, status: int, obj: Any, extra_headers: Optional[dict[str, str]] = None
+    ) -> None:
         data = json.dumps(obj).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
@@ -261,14 +266,13 @@ class FakeServer:
             return self.drop(h)
         self.handle(h, method, path, body, fault)
 
-    def handle(self, h: BaseHTTPRequestHandler, method: str, path: str, body: Any,
-               fault: Optional[Fault]) -> None:
+    def handle(self, h: BaseHTTPRequestHandler, method: str, path: str, body: Any, fault: Optional[Fault]) -> None:
         raise NotImplementedError
 
 
 def split_stream(text: str, per_chunk: int = 4) -> list[str]:
     toks = tokenize(text)
-    return ["".join(toks[i: i + per_chunk]) for i in range(0, len(toks), per_chunk)] or [""]
+    return ["".join(toks[i : i + per_chunk]) for i in range(0, len(toks), per_chunk)] or [""]
 
 
 def apply_stop_and_limit(text: str, stop: Any, limit: Optional[int]) -> tuple[str, str]:

@@ -47,8 +47,10 @@ def samples(task_id, n, c):
 
 def test_n_and_c_are_counted_per_problem_from_sample_results():
     report = PassAtK(k=[1]).compute([*samples("a", 3, 1), *samples("b", 2, 2)])
-    assert report["per_problem"] == {"a": {"pass@1": pytest.approx(1 / 3), "n": 3, "c": 1},
-                                     "b": {"pass@1": 1.0, "n": 2, "c": 2}}
+    assert report["per_problem"] == {
+        "a": {"pass@1": pytest.approx(1 / 3), "n": 3, "c": 1},
+        "b": {"pass@1": 1.0, "n": 2, "c": 2},
+    }
     assert list(report["per_problem"]) == ["a", "b"]
 
 

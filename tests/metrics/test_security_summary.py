@@ -17,13 +17,24 @@ def test_counts_limits_hit_and_strays():
         result(6, "failed", strays=1),
     ]
     assert SecuritySummary().compute(results) == {
-        "timeouts": 2, "memory_kills": 1, "output_limit_kills": 1, "crashes": 0, "sandbox_errors": 1,
-        "killed_stray_processes": 4, "samples_with_strays": 2,
+        "timeouts": 2,
+        "memory_kills": 1,
+        "output_limit_kills": 1,
+        "crashes": 0,
+        "sandbox_errors": 1,
+        "killed_stray_processes": 4,
+        "samples_with_strays": 2,
     }
 
 
 def test_strays_are_read_from_a_result_record():
-    rec = {"task": "t", "task_id": "t/0", "sample_index": 0, "status": "failed", "passed": False,
-           "detail": {"strays_killed": 2}}
+    rec = {
+        "task": "t",
+        "task_id": "t/0",
+        "sample_index": 0,
+        "status": "failed",
+        "passed": False,
+        "detail": {"strays_killed": 2},
+    }
     assert SampleResult.from_record(rec).strays_killed == 2
     assert SampleResult.from_record(dict(rec, detail=None)).strays_killed == 0

@@ -14,6 +14,7 @@ from aibench.types import Problem
 TESTS = Path(__file__).resolve().parent.parent
 REPO = TESTS.parent
 
+
 @pytest.fixture(scope="session")
 def problems() -> list[Problem]:
     return humaneval_problems(6)
@@ -50,7 +51,8 @@ def compose_model(tmp_path_factory):
     (root / "model").symlink_to(REPO / "conf" / "model")
     (root / "config.yaml").write_text(
         "defaults:\n  - model: ollama/llama3\n  - _self_\n"
-        "run: {n_samples: 1, seed: 0}\npaths: {cache_dir: outputs/cache}\n")
+        "run: {n_samples: 1, seed: 0}\npaths: {cache_dir: outputs/cache}\n"
+    )
 
     def _compose(overrides=()):
         with initialize_config_dir(config_dir=str(root), version_base=None):

@@ -24,8 +24,17 @@ def aibench(tmp: Path, *args: str, run: str = "run", wait: bool = True, extra_en
     env = dict(os.environ, **(extra_env or {}))
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("OLLAMA_HOST", None)
-    cmd = [sys.executable, "-m", "aibench", *args, "tracking.enabled=false", "run.progress=false",
-           f"hydra.run.dir={tmp / run}", f"paths.cache_dir={tmp / 'cache'}", "model.backoff=0.01"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "aibench",
+        *args,
+        "tracking.enabled=false",
+        "run.progress=false",
+        f"hydra.run.dir={tmp / run}",
+        f"paths.cache_dir={tmp / 'cache'}",
+        "model.backoff=0.01",
+    ]
     if not wait:
         return subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
@@ -63,16 +72,23 @@ def test_chat_model_end_to_end_with_retries_and_cache(server, tmp_path):
     assert manifest["model"]["server_version"] == "0.12.11" and manifest["model"]["model_digest"] == DIGEST
 
     server.reset()  # a rerun of the same config into a new run dir: answered from the cache
-    r = aibench(tmp_path, "model=ollama/llama3", f"model.host={server.url}", "run.limit=3",
-                "run.n_samples=2", run="rerun")
+    r = aibench(
+        tmp_path, "model=ollama/llama3", f"model.host={server.url}", "run.limit=3", "run.n_samples=2", run="rerun"
+    )
     assert r.returncode == 0, r.stderr
     assert server.generation_requests() == []
     assert metrics(tmp_path, "rerun")["pass@k"] == m["pass@k"]
 
 
 def test_raw_completion_model_stop_words_truncation_and_more_samples(server, tmp_path):
-    r = aibench(tmp_path, "model=ollama/codellama", f"model.host={server.url}", "run.limit=2",
-                "run.n_samples=1", "model.num_ctx=8192")
+    r = aibench(
+        tmp_path,
+        "model=ollama/codellama",
+        f"model.host={server.url}",
+        "run.limit=2",
+        "run.n_samples=1",
+        "model.num_ctx=8192",
+    )
     assert r.returncode == 0, r.stderr
     assert metrics(tmp_path)["pass@k"]["pass@1"] == 1.0
     body = server.generation_requests()[0]["body"]
@@ -81,13 +97,27 @@ def test_raw_completion_model_stop_words_truncation_and_more_samples(server, tmp
     assert "\ndef" in body["options"]["stop"] and "\nif" in body["options"]["stop"]
 
     server.reset()  # n_samples 1 -> 3: only the 2 new samples per task are requested
-    r = aibench(tmp_path, "model=ollama/codellama", f"model.host={server.url}", "run.limit=2",
-                "run.n_samples=3", "model.num_ctx=8192", run="more")
+    r = aibench(
+        tmp_path,
+        "model=ollama/codellama",
+        f"model.host={server.url}",
+        "run.limit=2",
+        "run.n_samples=3",
+        "model.num_ctx=8192",
+        run="more",
+    )
     assert r.returncode == 0, r.stderr
     assert len(server.generation_requests()) == 4
 
-    r = aibench(tmp_path, "model=ollama/codellama", f"model.host={server.url}", "run.limit=1",
-                "model.max_tokens=5", "model.cache_dir=null", run="short")
+    r = aibench(
+        tmp_path,
+        "model=ollama/codellama",
+        f"model.host={server.url}",
+        "run.limit=1",
+        "model.max_tokens=5",
+        "model.cache_dir=null",
+        run="short",
+    )
     assert r.returncode == 0, r.stderr
     rows = results(tmp_path, "short")
     assert [row["status"] for row in rows] == ["generation_truncated"]
@@ -101,17 +131,25 @@ def test_unreachable_server_and_missing_model_are_one_line_errors(server, tmp_pa
     assert r.returncode != 0
     assert f"cannot reach Ollama at {url}: is `ollama serve` running?" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
-    r = aibench(tmp_path, "model=ollama/base", "model.name=mistral", f"model.host={server.url}",
-                "run.limit=1", run="missing")
+    r = aibench(
+        tmp_path, "model=ollama/base", "model.name=mistral", f"model.host={server.url}", "run.limit=1", run="missing"
+    )
     assert r.returncode != 0
     assert "model 'mistral' is not available on this server: run `ollama pull mistral`" in r.stderr
 
 
 def test_openai_compatible_server_end_to_end(tmp_path):
     with FakeOpenAI(models=("coder",), api_key="sk-x") as srv:
-        r = aibench(tmp_path, "model=openai/vllm", "model.name=coder", f"model.base_url={srv.url}/v1",
-                    "run.limit=2", "run.n_samples=3", "model.samples_per_request=3",
-                    extra_env={"VLLM_API_KEY": "sk-x"})
+        r = aibench(
+            tmp_path,
+            "model=openai/vllm",
+            "model.name=coder",
+            f"model.base_url={srv.url}/v1",
+            "run.limit=2",
+            "run.n_samples=3",
+            "model.samples_per_request=3",
+            extra_env={"VLLM_API_KEY": "sk-x"},
+        )
         assert r.returncode == 0, r.stderr
         assert metrics(tmp_path)["pass@k"]["pass@1"] == 1.0
         assert [s["body"]["n"] for s in srv.generation_requests()] == [3, 3]
@@ -120,8 +158,16 @@ def test_openai_compatible_server_end_to_end(tmp_path):
 def test_resume_after_kill_mid_run(tmp_path):
     with FakeOllama(latency=0.05, models={"llama3:latest": DIGEST}) as srv:
         total = 10 * 2
-        proc = aibench(tmp_path, "model=ollama/llama3", f"model.host={srv.url}", "run.limit=10",
-                       "run.n_samples=2", "model.concurrency=1", "model.cache_dir=null", wait=False)
+        proc = aibench(
+            tmp_path,
+            "model=ollama/llama3",
+            f"model.host={srv.url}",
+            "run.limit=10",
+            "run.n_samples=2",
+            "model.concurrency=1",
+            "model.cache_dir=null",
+            wait=False,
+        )
         gens = tmp_path / "run" / "generations.jsonl"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -133,8 +179,16 @@ def test_resume_after_kill_mid_run(tmp_path):
         done = len([ln for ln in gens.read_text().splitlines() if ln.strip()])
         assert 5 <= done < total
         srv.reset()
-        r = aibench(tmp_path, "model=ollama/llama3", f"model.host={srv.url}", "run.limit=10",
-                    "run.n_samples=2", "model.concurrency=1", "model.cache_dir=null", "run.resume=true")
+        r = aibench(
+            tmp_path,
+            "model=ollama/llama3",
+            f"model.host={srv.url}",
+            "run.limit=10",
+            "run.n_samples=2",
+            "model.concurrency=1",
+            "model.cache_dir=null",
+            "run.resume=true",
+        )
         assert r.returncode == 0, r.stderr
         assert len(srv.generation_requests()) <= total - done + 1  # a line may be cut by the kill
         m = metrics(tmp_path)
@@ -143,12 +197,17 @@ def test_resume_after_kill_mid_run(tmp_path):
 
 def test_server_failing_mid_run_stops_with_one_line_and_keeps_finished_samples(server, tmp_path):
     server.inject("503", times=1000, after=3)  # the first 3 requests succeed, then only 503s
-    r = aibench(tmp_path, "model=ollama/codellama", f"model.host={server.url}", "run.limit=6",
-                "model.concurrency=1", "model.retries=2")
+    r = aibench(
+        tmp_path,
+        "model=ollama/codellama",
+        f"model.host={server.url}",
+        "run.limit=6",
+        "model.concurrency=1",
+        "model.retries=2",
+    )
     assert r.returncode != 0
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and "request failed after 2 retries" in err[0] and "HTTP 503" in err[0], r.stderr
     gens = (tmp_path / "run" / "generations.jsonl").read_text().splitlines()
     assert len(gens) == 3
     assert len(server.generation_requests()) == 3 + 3  # the 4th request: 1 try + 2 retries
-

@@ -21,7 +21,7 @@ def passes(program: str, task_id: str) -> bool:
     return True
 
 
-HAS_CLOSE = '''from typing import List
+HAS_CLOSE = """from typing import List
 
 
 def has_close_elements(numbers: List[float], threshold: float) -> bool:
@@ -29,60 +29,104 @@ def has_close_elements(numbers: List[float], threshold: float) -> bool:
         for j, b in enumerate(numbers):
             if i != j and abs(a - b) < threshold:
                 return True
-    return False'''
+    return False"""
 
 HAS_CLOSE_NO_IMPORT = HAS_CLOSE.split("\n\n\n", 1)[1]
 
 # (id, task, reply)
 CORPUS = [
-    ("fenced-full", "HumanEval/0",
-     f"Here is the implementation:\n\n{F}python\n{HAS_CLOSE}\n{F}\n\nThis compares every pair."),
-    ("import-omitted", "HumanEval/0",
-     f"Sure!\n{F}python\n{HAS_CLOSE_NO_IMPORT}\n{F}"),
+    (
+        "fenced-full",
+        "HumanEval/0",
+        f"Here is the implementation:\n\n{F}python\n{HAS_CLOSE}\n{F}\n\nThis compares every pair.",
+    ),
+    ("import-omitted", "HumanEval/0", f"Sure!\n{F}python\n{HAS_CLOSE_NO_IMPORT}\n{F}"),
     ("body-only-indented", "HumanEval/2", f"{F}python\n    return number % 1.0\n{F}"),
     ("body-only-unindented", "HumanEval/2", f"You can just do:\n{F}python\nreturn number % 1.0\n{F}"),
     ("unlabelled-fence", "HumanEval/23", f"{F}\ndef strlen(string: str) -> int:\n    return len(string)\n{F}"),
-    ("closing-fence-on-last-line", "HumanEval/23",
-     f"{F}python\ndef strlen(string: str) -> int:\n    return len(string){F}\nDone."),
-    ("unclosed-fence", "HumanEval/23", f"Here you go:\n{F}python\ndef strlen(string: str) -> int:\n    return len(string)\n"),
+    (
+        "closing-fence-on-last-line",
+        "HumanEval/23",
+        f"{F}python\ndef strlen(string: str) -> int:\n    return len(string){F}\nDone.",
+    ),
+    (
+        "unclosed-fence",
+        "HumanEval/23",
+        f"Here you go:\n{F}python\ndef strlen(string: str) -> int:\n    return len(string)\n",
+    ),
     ("tilde-fence", "HumanEval/23", "~~~py\ndef strlen(string: str) -> int:\n    return len(string)\n~~~"),
-    ("usage-block-first", "HumanEval/23",
-     f"Usage:\n{F}python\nprint(strlen('abc'))\n{F}\nImplementation:\n{F}python\n"
-     f"def strlen(string: str) -> int:\n    return len(string)\n{F}"),
-    ("other-language-blocks", "HumanEval/23",
-     f"Install nothing:\n{F}bash\npip install nothing\n{F}\n{F}python\ndef strlen(string: str) -> int:\n"
-     f"    return len(string)\n{F}\n{F}text\n>>> strlen('ab')\n2\n{F}"),
-    ("revised-answer-last", "HumanEval/2",
-     f"First try:\n{F}python\ndef truncate_number(number: float) -> float:\n    return int(number)\n{F}\n"
-     f"Wait, that returns the integer part. Fixed:\n{F}python\ndef truncate_number(number: float) -> float:\n"
-     f"    return number % 1.0\n{F}"),
-    ("think-block-with-fake-code", "HumanEval/23",
-     f"<think>\nMaybe {F}python\ndef strlen(string):\n    return 0\n{F} no...\n</think>\n\n"
-     f"{F}python\ndef strlen(string: str) -> int:\n    return len(string)\n{F}"),
-    ("lone-closing-think", "HumanEval/23",
-     f"I should count characters.\n</think>\n{F}python\ndef strlen(string: str) -> int:\n    return len(string)\n{F}"),
-    ("no-fence-prose-around", "HumanEval/23",
-     "Certainly. The function is:\n\ndef strlen(string: str) -> int:\n    return len(string)\n\n"
-     "This returns the number of characters."),
-    ("helper-from-prompt-kept", "HumanEval/38",
-     f"{F}python\ndef decode_cyclic(s: str):\n    return encode_cyclic(encode_cyclic(s))\n{F}"),
-    ("helper-from-prompt-kept-2", "HumanEval/10",
-     f"{F}python\ndef make_palindrome(string: str) -> str:\n    if not string:\n        return ''\n"
-     f"    i = 0\n    while not is_palindrome(string[i:]):\n        i += 1\n"
-     f"    return string + string[:i][::-1]\n{F}"),
-    ("model-defines-own-helper-after", "HumanEval/23",
-     f"{F}python\ndef strlen(string: str) -> int:\n    return _count(string)\n\n\n"
-     f"def _count(s):\n    n = 0\n    for _ in s:\n        n += 1\n    return n\n{F}"),
-    ("main-guard-with-input-dropped", "HumanEval/23",
-     f"{F}python\ndef strlen(string: str) -> int:\n    return len(string)\n\n\n"
-     f"if __name__ == \"__main__\":\n    s = input()\n    print(strlen(s))\n{F}"),
-    ("repeats-full-prompt", "HumanEval/2",
-     f"{F}python\n{P['HumanEval/2'].prompt}\n    return number % 1.0\n{F}"),
-    ("signature-without-docstring", "HumanEval/0",
-     f"{F}python\nfrom typing import List\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
-     f"    s = sorted(numbers)\n    return any(b - a < threshold for a, b in zip(s, s[1:]))\n{F}"),
-    ("crlf-line-endings", "HumanEval/23",
-     f"{F}python\r\ndef strlen(string: str) -> int:\r\n    return len(string)\r\n{F}\r\n"),
+    (
+        "usage-block-first",
+        "HumanEval/23",
+        f"Usage:\n{F}python\nprint(strlen('abc'))\n{F}\nImplementation:\n{F}python\n"
+        f"def strlen(string: str) -> int:\n    return len(string)\n{F}",
+    ),
+    (
+        "other-language-blocks",
+        "HumanEval/23",
+        f"Install nothing:\n{F}bash\npip install nothing\n{F}\n{F}python\ndef strlen(string: str) -> int:\n"
+        f"    return len(string)\n{F}\n{F}text\n>>> strlen('ab')\n2\n{F}",
+    ),
+    (
+        "revised-answer-last",
+        "HumanEval/2",
+        f"First try:\n{F}python\ndef truncate_number(number: float) -> float:\n    return int(number)\n{F}\n"
+        f"Wait, that returns the integer part. Fixed:\n{F}python\ndef truncate_number(number: float) -> float:\n"
+        f"    return number % 1.0\n{F}",
+    ),
+    (
+        "think-block-with-fake-code",
+        "HumanEval/23",
+        f"<think>\nMaybe {F}python\ndef strlen(string):\n    return 0\n{F} no...\n</think>\n\n"
+        f"{F}python\ndef strlen(string: str) -> int:\n    return len(string)\n{F}",
+    ),
+    (
+        "lone-closing-think",
+        "HumanEval/23",
+        f"I should count characters.\n</think>\n{F}python\ndef strlen(string: str) -> int:\n    return len(string)\n{F}",
+    ),
+    (
+        "no-fence-prose-around",
+        "HumanEval/23",
+        "Certainly. The function is:\n\ndef strlen(string: str) -> int:\n    return len(string)\n\n"
+        "This returns the number of characters.",
+    ),
+    (
+        "helper-from-prompt-kept",
+        "HumanEval/38",
+        f"{F}python\ndef decode_cyclic(s: str):\n    return encode_cyclic(encode_cyclic(s))\n{F}",
+    ),
+    (
+        "helper-from-prompt-kept-2",
+        "HumanEval/10",
+        f"{F}python\ndef make_palindrome(string: str) -> str:\n    if not string:\n        return ''\n"
+        f"    i = 0\n    while not is_palindrome(string[i:]):\n        i += 1\n"
+        f"    return string + string[:i][::-1]\n{F}",
+    ),
+    (
+        "model-defines-own-helper-after",
+        "HumanEval/23",
+        f"{F}python\ndef strlen(string: str) -> int:\n    return _count(string)\n\n\n"
+        f"def _count(s):\n    n = 0\n    for _ in s:\n        n += 1\n    return n\n{F}",
+    ),
+    (
+        "main-guard-with-input-dropped",
+        "HumanEval/23",
+        f"{F}python\ndef strlen(string: str) -> int:\n    return len(string)\n\n\n"
+        f'if __name__ == "__main__":\n    s = input()\n    print(strlen(s))\n{F}',
+    ),
+    ("repeats-full-prompt", "HumanEval/2", f"{F}python\n{P['HumanEval/2'].prompt}\n    return number % 1.0\n{F}"),
+    (
+        "signature-without-docstring",
+        "HumanEval/0",
+        f"{F}python\nfrom typing import List\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
+        f"    s = sorted(numbers)\n    return any(b - a < threshold for a, b in zip(s, s[1:]))\n{F}",
+    ),
+    (
+        "crlf-line-endings",
+        "HumanEval/23",
+        f"{F}python\r\ndef strlen(string: str) -> int:\r\n    return len(string)\r\n{F}\r\n",
+    ),
 ]
 
 

@@ -12,14 +12,25 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 
 REPO = Path(__file__).resolve().parents[2]
-FILES = sorted(f"{p.parent.name}/{p.stem}" for d in ("ollama", "openai", "hf")
-               for p in (REPO / "conf" / "model" / d).glob("*.yaml"))
+FILES = sorted(
+    f"{p.parent.name}/{p.stem}"
+    for d in ("ollama", "openai", "hf")
+    for p in (REPO / "conf" / "model" / d).glob("*.yaml")
+)
 CLASSES = {"ollama": "OllamaModel", "openai": "OpenAICompatModel", "hf": "HFModel"}
 
 
 def test_the_ready_files_exist():
-    for name in ("ollama/llama3", "ollama/codellama", "ollama/qwen2.5-coder", "ollama/deepseek-coder",
-                 "ollama/starcoder2", "ollama/base", "openai/base", "hf/base"):
+    for name in (
+        "ollama/llama3",
+        "ollama/codellama",
+        "ollama/qwen2.5-coder",
+        "ollama/deepseek-coder",
+        "ollama/starcoder2",
+        "ollama/base",
+        "openai/base",
+        "hf/base",
+    ):
         assert name in FILES
 
 
@@ -46,9 +57,11 @@ def test_typos_and_wrong_types_fail_at_compose_time(compose_model, bad):
 
 
 def test_importing_backends_imports_no_heavy_library():
-    code = ("import sys, aibench.models.ollama, aibench.models.openai_compat, aibench.models.hf, "
-            "aibench.models.sampling, aibench.models.cache, aibench.models.http, aibench.models.chat, "
-            "aibench.harnesses.extraction\n"
-            "print(sorted(m for m in ('requests', 'urllib3', 'torch', 'transformers', 'sqlite3') if m in sys.modules))")
+    code = (
+        "import sys, aibench.models.ollama, aibench.models.openai_compat, aibench.models.hf, "
+        "aibench.models.sampling, aibench.models.cache, aibench.models.http, aibench.models.chat, "
+        "aibench.harnesses.extraction\n"
+        "print(sorted(m for m in ('requests', 'urllib3', 'torch', 'transformers', 'sqlite3') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"

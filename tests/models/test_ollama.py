@@ -63,8 +63,14 @@ def test_seeds_are_stable_across_runs_and_none_sends_no_seed(ollama_server, prob
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_chat_mode_uses_api_chat_template_and_no_task_stop_words(ollama_server, problems, stream):
-    m = model(ollama_server, chat=True, stream=stream, stop=["<|eot_id|>"],
-              system_prompt="SYS", user_template="Solve in {language}:\n{prompt}")
+    m = model(
+        ollama_server,
+        chat=True,
+        stream=stream,
+        stop=["<|eot_id|>"],
+        system_prompt="SYS",
+        user_template="Solve in {language}:\n{prompt}",
+    )
     out = list(m.generate(make_requests(problems[:2])))
     assert all(c.kind is CompletionKind.CHAT and c.error is None for c in out)
     assert all("```python" in c.text for c in out)

@@ -14,8 +14,9 @@ from aibench.types import CompletionKind
 def model(srv, **kw) -> OpenAICompatModel:
     base = {"backoff": 0.001, "retries": 3, "cache_dir": None, "timeout": 5.0, "api_key_env": None}
     base.update(kw)
-    return OpenAICompatModel(kw.pop("name", "gpt-test"), base_url=srv.url + "/v1",
-                             **{k: v for k, v in base.items() if k != "name"})
+    return OpenAICompatModel(
+        kw.pop("name", "gpt-test"), base_url=srv.url + "/v1", **{k: v for k, v in base.items() if k != "name"}
+    )
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -59,8 +60,7 @@ def test_n_samples_per_request(openai_server, problems):
 
 def test_server_ignoring_n_is_asked_again():
     with FakeOpenAI(supports_n=False) as srv:  # like Ollama's /v1 and llama.cpp
-        out = list(model(srv, samples_per_request=3).generate(make_requests(
-            humaneval_problems(1), n=3)))
+        out = list(model(srv, samples_per_request=3).generate(make_requests(humaneval_problems(1), n=3)))
         assert len(out) == 3 and all(c.error is None for c in out)
         assert [r["body"].get("n", 1) for r in srv.generation_requests()] == [3, 2, 1]
 
@@ -91,9 +91,17 @@ def test_unknown_model_and_unreachable_server(openai_server):
         OpenAICompatModel("m", base_url=url + "/v1", cache_dir=None).check()
 
 
-@pytest.mark.parametrize("fault,stream", [("429", False), ("500", False), ("drop", False),
-                                          ("truncate", False), ("truncate", True),
-                                          ("midstream_error", True)])
+@pytest.mark.parametrize(
+    "fault,stream",
+    [
+        ("429", False),
+        ("500", False),
+        ("drop", False),
+        ("truncate", False),
+        ("truncate", True),
+        ("midstream_error", True),
+    ],
+)
 def test_transient_failures_are_retried(openai_server, problems, fault, stream):
     openai_server.inject(fault, times=2)
     out = list(model(openai_server, stream=stream, concurrency=1).generate(make_requests(problems[:1])))

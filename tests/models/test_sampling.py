@@ -16,8 +16,7 @@ from aibench.models.sampling import derive_seed
 def model(srv, **kw) -> OllamaModel:
     base = {"backoff": 0.001, "retries": 3, "timeout": 5.0}
     base.update(kw)
-    return OllamaModel(kw.pop("name", "llama3"), host=srv.url,
-                       **{k: v for k, v in base.items() if k != "name"})
+    return OllamaModel(kw.pop("name", "llama3"), host=srv.url, **{k: v for k, v in base.items() if k != "name"})
 
 
 def test_derived_seeds_are_distinct_stable_and_31_bit():
@@ -66,9 +65,17 @@ def test_raising_n_samples_requests_only_new_indices(ollama_server, problems, tm
 def test_any_sampling_change_misses_the_cache(ollama_server, problems, tmp_path):
     reqs = make_requests(problems[:2])
     list(model(ollama_server, cache_dir=str(tmp_path)).generate(reqs))
-    for change in ({"temperature": 0.7}, {"top_p": 0.5}, {"top_k": 5}, {"max_tokens": 100},
-                   {"seed": 9}, {"num_ctx": 2048}, {"chat": True}, {"stop": ["\n\n"]},
-                   {"name": "llama3:latest"}):
+    for change in (
+        {"temperature": 0.7},
+        {"top_p": 0.5},
+        {"top_k": 5},
+        {"max_tokens": 100},
+        {"seed": 9},
+        {"num_ctx": 2048},
+        {"chat": True},
+        {"stop": ["\n\n"]},
+        {"name": "llama3:latest"},
+    ):
         ollama_server.reset()
         list(model(ollama_server, cache_dir=str(tmp_path), **change).generate(reqs))
         assert len(ollama_server.generation_requests()) == 2, change

@@ -20,8 +20,13 @@ GOOD_INC = "def inc(x):\n    return x + 1\n"
 BAD_INC = "def inc(x):\n    return x\n"
 
 
-def prog(code: str, tests: str = CHECK_INC, timeout: float = 3.0, entry_point: str | None = "inc",
-         test_cases: tuple[str, ...] = ()) -> Program:
+def prog(
+    code: str,
+    tests: str = CHECK_INC,
+    timeout: float = 3.0,
+    entry_point: str | None = "inc",
+    test_cases: tuple[str, ...] = (),
+) -> Program:
     return Program("python", code, tests, timeout, entry_point=entry_point, test_cases=test_cases)
 
 
@@ -50,5 +55,3 @@ def _cmd(pid: int) -> str:
             return f"{pid}:" + f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return str(pid)
-
-

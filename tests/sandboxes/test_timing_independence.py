@@ -26,9 +26,20 @@ BODIES = [
 def _cli(tmp: Path, run: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("OLLAMA_HOST", None)
-    cmd = [sys.executable, "-m", "aibench", *args, "tracking.enabled=false", "run.progress=false",
-           f"hydra.run.dir={tmp / run}", f"paths.cache_dir={tmp / 'cache'}", "run.limit=12", "run.n_samples=3",
-           "run.workers=2", "sandbox.timeout_scale=0.34"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "aibench",
+        *args,
+        "tracking.enabled=false",
+        "run.progress=false",
+        f"hydra.run.dir={tmp / run}",
+        f"paths.cache_dir={tmp / 'cache'}",
+        "run.limit=12",
+        "run.n_samples=3",
+        "run.workers=2",
+        "sandbox.timeout_scale=0.34",
+    ]
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -24,14 +24,18 @@ from aibench.types import Status
 
 JUDGES = ["isolated", "inprocess"]
 INPROCESS_FORGEABLE = pytest.mark.xfail(
-    strict=True, reason="in-process judge: the program shares its process with the tests and the nonce "
-                        "(documented; judge=isolated is the default)")
+    strict=True,
+    reason="in-process judge: the program shares its process with the tests and the nonce "
+    "(documented; judge=isolated is the default)",
+)
 
 # A line that claims a pass without the nonce, plus a stray byte spoiling the runner's own line.
-FORGED_LINE = ("import os, json, stat\nline = (json.dumps({'kind': 'verdict', 'ok': False, 'status': 'passed'})"
-               " + '\\n').encode()\nfor fd in range(3, 1024):\n    try:\n"
-               "        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n            os.write(fd, b'x' + line)\n"
-               "    except OSError:\n        pass\n")
+FORGED_LINE = (
+    "import os, json, stat\nline = (json.dumps({'kind': 'verdict', 'ok': False, 'status': 'passed'})"
+    " + '\\n').encode()\nfor fd in range(3, 1024):\n    try:\n"
+    "        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n            os.write(fd, b'x' + line)\n"
+    "    except OSError:\n        pass\n"
+)
 
 
 @pytest.fixture(scope="module", params=JUDGES)
@@ -57,17 +61,24 @@ def test_status_from_a_line_without_nonce_never_passes(judge_sandbox, body):
 
 
 # 3, 4, 12 --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("payload,what", [
-    ("b'[' * 100000 + b'\\n'", "deep nesting"),
-    ("json.dumps({'kind': 'verdict', 'ok': False, 'status': 'weird-status', 'nonce': 'x'}).encode() + b'\\n'",
-     "unknown status"),
-    ("b'{' * (50 << 20)", "50 MB flood"),
-])
+@pytest.mark.parametrize(
+    "payload,what",
+    [
+        ("b'[' * 100000 + b'\\n'", "deep nesting"),
+        (
+            "json.dumps({'kind': 'verdict', 'ok': False, 'status': 'weird-status', 'nonce': 'x'}).encode() + b'\\n'",
+            "unknown status",
+        ),
+        ("b'{' * (50 << 20)", "50 MB flood"),
+    ],
+)
 def test_hostile_result_lines_fail_and_never_spoil_the_worker(judge_sandbox, payload, what):
-    code = ("import os, json, stat\ndef inc(x):\n    for fd in range(3, 1024):\n        try:\n"
-            "            if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
-            f"                os.write(fd, {payload})\n        except OSError:\n            pass\n"
-            "    return x\n")
+    code = (
+        "import os, json, stat\ndef inc(x):\n    for fd in range(3, 1024):\n        try:\n"
+        "            if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+        f"                os.write(fd, {payload})\n        except OSError:\n            pass\n"
+        "    return x\n"
+    )
     v = _run(judge_sandbox, code)
     assert v.status in (Status.FAILED, Status.TIMEOUT), (what, v.status, v.error)
     assert len(json.dumps(v.to_dict())) < 64 << 10  # nothing of the flood reaches results.jsonl
@@ -77,29 +88,35 @@ def test_hostile_result_lines_fail_and_never_spoil_the_worker(judge_sandbox, pay
 
 
 # 13 --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("code", [
-    "import os\nos._exit(71)\n" + BAD_INC,
-    "import os\nos._exit(72)\n" + BAD_INC,
-    "import os\ndef inc(x):\n    os._exit(71)\n",
-    "import os, json\nfor fd in range(3, 1024):\n    try:\n        os.write(fd, b'error: fake\\n')\n"
-    "    except OSError:\n        pass\n" + BAD_INC,
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import os\nos._exit(71)\n" + BAD_INC,
+        "import os\nos._exit(72)\n" + BAD_INC,
+        "import os\ndef inc(x):\n    os._exit(71)\n",
+        "import os, json\nfor fd in range(3, 1024):\n    try:\n        os.write(fd, b'error: fake\\n')\n"
+        "    except OSError:\n        pass\n" + BAD_INC,
+    ],
+)
 def test_a_wrong_program_cannot_pass_for_a_sandbox_fault(judge_sandbox, code):
     assert _run(judge_sandbox, code).status is Status.FAILED
 
 
 # 6 ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("code", [
-    "import unittest.mock\ndef inc(x):\n    return unittest.mock.ANY\n",
-    "import json\nclass JSONDecoder:\n    __module__ = 'json'\n    def __eq__(self, o):\n        return True\n"
-    "    __hash__ = object.__hash__\njson.JSONDecoder = JSONDecoder\ndef inc(x):\n    return JSONDecoder()\n",
-    "class Meta(type):\n    __flags__ = property(lambda c: 0)\n    __mro__ = property(lambda c: (object,))\n"
-    "class A(metaclass=Meta):\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
-    "def inc(x):\n    return A()\n",
-    "class A:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
-    "def inc(x):\n    return [0] * 30000 + [A()]\n",
-    "def inc(x):\n    r = [x]\n    r.append(r)\n    return r\n",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import unittest.mock\ndef inc(x):\n    return unittest.mock.ANY\n",
+        "import json\nclass JSONDecoder:\n    __module__ = 'json'\n    def __eq__(self, o):\n        return True\n"
+        "    __hash__ = object.__hash__\njson.JSONDecoder = JSONDecoder\ndef inc(x):\n    return JSONDecoder()\n",
+        "class Meta(type):\n    __flags__ = property(lambda c: 0)\n    __mro__ = property(lambda c: (object,))\n"
+        "class A(metaclass=Meta):\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
+        "def inc(x):\n    return A()\n",
+        "class A:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
+        "def inc(x):\n    return [0] * 30000 + [A()]\n",
+        "def inc(x):\n    r = [x]\n    r.append(r)\n    return r\n",
+    ],
+)
 def test_always_equal_values_fail(judge_sandbox, code):
     tests = "\n\ndef check(candidate):\n    assert candidate(1) == 2\n\ncheck(inc)"
     v = _run(judge_sandbox, code, tests=tests)
@@ -107,44 +124,59 @@ def test_always_equal_values_fail(judge_sandbox, code):
 
 
 # 7 ---------------------------------------------------------------------------------------------
-NOOP_TRACE = ("import sys\ndef tr(frame, event, arg):\n    c = frame.f_globals.get('check')\n"
-              "    if callable(c) and getattr(c, '__name__', '') == 'check':\n"
-              "        frame.f_globals['check'] = lambda cand: None\n    return tr\nsys.settrace(tr)\n")
-JUMP_TRACE = ("import sys\ndef tr(frame, event, arg):\n    if frame.f_code.co_name == 'check':\n"
-              "        def local(f, e, a):\n            if e == 'line':\n                try:\n"
-              "                    f.f_lineno = f.f_code.co_firstlineno + 2\n                except ValueError:\n"
-              "                    pass\n            return None\n        return local\n    return tr\n"
-              "sys.settrace(tr)\n")
-FRAMES = ("import sys, os\ndef inc(x):\n    f = sys._getframe()\n    while f is not None:\n"
-          "        for v in list(f.f_locals.values()):\n            if hasattr(v, 'verdict') and hasattr(v, 'start'):\n"
-          "                v.verdict(True)\n                os._exit(0)\n        f = f.f_back\n    return x\n")
-GC = ("import gc, os\ndef inc(x):\n    for o in gc.get_objects():\n"
-      "        if hasattr(type(o), 'verdict') and hasattr(type(o), 'start'):\n            o.verdict(True)\n"
-      "            os._exit(0)\n    return x\n")
-MONKEYPATCH = ("import sys\nfor m in list(sys.modules.values()):\n    for n in dir(m):\n        o = getattr(m, n, None)\n"
-               "        if isinstance(o, type) and hasattr(o, 'verdict') and hasattr(o, 'start'):\n"
-               "            o.verdict = lambda self, ok, *a, _orig=o.verdict, **k: _orig(self, True)\n"
-               + BAD_INC)
-THREAD = ("import gc, os, threading, time\ndef forge():\n    time.sleep(0.2)\n    for o in gc.get_objects():\n"
-          "        if hasattr(type(o), 'verdict') and hasattr(type(o), 'start'):\n            o.verdict(True)\n"
-          "threading.Thread(target=forge, daemon=True).start()\ndef inc(x):\n    while True:\n        pass\n")
-MEM = ("import os, re, json, stat\ndef inc(x):\n    fd = os.open('/proc/self/mem', os.O_RDONLY)\n    found = []\n"
-       "    for line in open('/proc/self/maps'):\n        parts = line.split()\n        if 'r' not in parts[1]:\n"
-       "            continue\n        a, b = (int(v, 16) for v in parts[0].split('-'))\n        if b - a > 64 << 20:\n"
-       "            continue\n        try:\n            data = os.pread(fd, b - a, a)\n        except OSError:\n"
-       "            continue\n        for m in re.finditer(rb'(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])', data):\n"
-       "            if m.group() not in found:\n                found.append(m.group())\n"
-       "    pipes = [f for f in range(3, 1024) if _fifo(f)]\n    for n in found[-400:]:\n"
-       "        for p in pipes:\n            msg = {'kind': 'verdict', 'ok': True, 'nonce': n.decode()}\n"
-       "            try:\n                os.write(p, (json.dumps(msg) + '\\n').encode())\n"
-       "            except OSError:\n                pass\n    os._exit(0)\n"
-       "def _fifo(f):\n    try:\n        return stat.S_ISFIFO(os.fstat(f).st_mode)\n    except OSError:\n"
-       "        return False\n")
-CODE_SWAP = ("import sys\nclass Sneaky:\n    def __call__(self, x):\n        return x\n    @property\n"
-             "    def __name__(self):\n        f = sys._getframe()\n        while f is not None:\n"
-             "            c = f.f_globals.get('check')\n            if callable(c) and hasattr(c, '__code__'):\n"
-             "                c.__code__ = (lambda candidate: __aibench_ok__(1)).__code__\n            f = f.f_back\n"
-             "        return 'inc'\ninc = Sneaky()\n")
+NOOP_TRACE = (
+    "import sys\ndef tr(frame, event, arg):\n    c = frame.f_globals.get('check')\n"
+    "    if callable(c) and getattr(c, '__name__', '') == 'check':\n"
+    "        frame.f_globals['check'] = lambda cand: None\n    return tr\nsys.settrace(tr)\n"
+)
+JUMP_TRACE = (
+    "import sys\ndef tr(frame, event, arg):\n    if frame.f_code.co_name == 'check':\n"
+    "        def local(f, e, a):\n            if e == 'line':\n                try:\n"
+    "                    f.f_lineno = f.f_code.co_firstlineno + 2\n                except ValueError:\n"
+    "                    pass\n            return None\n        return local\n    return tr\n"
+    "sys.settrace(tr)\n"
+)
+FRAMES = (
+    "import sys, os\ndef inc(x):\n    f = sys._getframe()\n    while f is not None:\n"
+    "        for v in list(f.f_locals.values()):\n            if hasattr(v, 'verdict') and hasattr(v, 'start'):\n"
+    "                v.verdict(True)\n                os._exit(0)\n        f = f.f_back\n    return x\n"
+)
+GC = (
+    "import gc, os\ndef inc(x):\n    for o in gc.get_objects():\n"
+    "        if hasattr(type(o), 'verdict') and hasattr(type(o), 'start'):\n            o.verdict(True)\n"
+    "            os._exit(0)\n    return x\n"
+)
+MONKEYPATCH = (
+    "import sys\nfor m in list(sys.modules.values()):\n    for n in dir(m):\n        o = getattr(m, n, None)\n"
+    "        if isinstance(o, type) and hasattr(o, 'verdict') and hasattr(o, 'start'):\n"
+    "            o.verdict = lambda self, ok, *a, _orig=o.verdict, **k: _orig(self, True)\n" + BAD_INC
+)
+THREAD = (
+    "import gc, os, threading, time\ndef forge():\n    time.sleep(0.2)\n    for o in gc.get_objects():\n"
+    "        if hasattr(type(o), 'verdict') and hasattr(type(o), 'start'):\n            o.verdict(True)\n"
+    "threading.Thread(target=forge, daemon=True).start()\ndef inc(x):\n    while True:\n        pass\n"
+)
+MEM = (
+    "import os, re, json, stat\ndef inc(x):\n    fd = os.open('/proc/self/mem', os.O_RDONLY)\n    found = []\n"
+    "    for line in open('/proc/self/maps'):\n        parts = line.split()\n        if 'r' not in parts[1]:\n"
+    "            continue\n        a, b = (int(v, 16) for v in parts[0].split('-'))\n        if b - a > 64 << 20:\n"
+    "            continue\n        try:\n            data = os.pread(fd, b - a, a)\n        except OSError:\n"
+    "            continue\n        for m in re.finditer(rb'(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])', data):\n"
+    "            if m.group() not in found:\n                found.append(m.group())\n"
+    "    pipes = [f for f in range(3, 1024) if _fifo(f)]\n    for n in found[-400:]:\n"
+    "        for p in pipes:\n            msg = {'kind': 'verdict', 'ok': True, 'nonce': n.decode()}\n"
+    "            try:\n                os.write(p, (json.dumps(msg) + '\\n').encode())\n"
+    "            except OSError:\n                pass\n    os._exit(0)\n"
+    "def _fifo(f):\n    try:\n        return stat.S_ISFIFO(os.fstat(f).st_mode)\n    except OSError:\n"
+    "        return False\n"
+)
+CODE_SWAP = (
+    "import sys\nclass Sneaky:\n    def __call__(self, x):\n        return x\n    @property\n"
+    "    def __name__(self):\n        f = sys._getframe()\n        while f is not None:\n"
+    "            c = f.f_globals.get('check')\n            if callable(c) and hasattr(c, '__code__'):\n"
+    "                c.__code__ = (lambda candidate: __aibench_ok__(1)).__code__\n            f = f.f_back\n"
+    "        return 'inc'\ninc = Sneaky()\n"
+)
 
 ROUTES = {
     "plain trace replaces check with a no-op": (NOOP_TRACE + BAD_INC, False),
@@ -190,10 +222,12 @@ def test_a_sample_sees_only_its_own_processes_and_no_host_secret(judge_sandbox, 
     (secret_dir / "key").write_text("hunter2")
     (secret_dir / "key").chmod(0o600)
     with LocalSandbox(judge=judge_sandbox.judge, extra_paths=[str(tmp_path)]) as sb:  # even when visible
-        code = (f"import os\npids = [p for p in os.listdir('/proc') if p.isdigit()]\nassert len(pids) <= 3, pids\n"
-                f"try:\n    open({str(secret_dir / 'key')!r}).read()\n    raise SystemExit('read a secret')\n"
-                "except PermissionError:\n    pass\nassert not os.path.exists('/root/.bashrc')\n"
-                "assert not os.path.exists('/run') and not os.path.exists('/var/run')\n" + GOOD_INC)
+        code = (
+            f"import os\npids = [p for p in os.listdir('/proc') if p.isdigit()]\nassert len(pids) <= 3, pids\n"
+            f"try:\n    open({str(secret_dir / 'key')!r}).read()\n    raise SystemExit('read a secret')\n"
+            "except PermissionError:\n    pass\nassert not os.path.exists('/root/.bashrc')\n"
+            "assert not os.path.exists('/run') and not os.path.exists('/var/run')\n" + GOOD_INC
+        )
         v = sb.execute(prog(code))
     assert v.status is Status.PASSED, v.error
     assert "hunter2" not in json.dumps(v.to_dict())
@@ -209,11 +243,13 @@ def test_unix_sockets_unreachable_even_on_a_visible_path(judge_sandbox, visible_
     srv.settimeout(0.5)
     try:
         with LocalSandbox(judge=judge_sandbox.judge, extra_paths=[str(tmp_path)]) as sb:
-            code = (f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({path!r})\ns.sendall(b'hi')\n"
-                    + GOOD_INC)
+            code = (
+                f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({path!r})\ns.sendall(b'hi')\n" + GOOD_INC
+            )
             v = sb.execute(prog(code))
-            abstract = sb.execute(prog("import socket\ns = socket.socket(socket.AF_UNIX)\n"
-                                       "s.connect('\\0aibench-abstract')\n" + GOOD_INC))
+            abstract = sb.execute(
+                prog("import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('\\0aibench-abstract')\n" + GOOD_INC)
+            )
         assert v.status is Status.FAILED and "PermissionError" in v.error, v.error
         assert abstract.status is Status.FAILED
         with pytest.raises(socket.timeout):
@@ -222,8 +258,10 @@ def test_unix_sockets_unreachable_even_on_a_visible_path(judge_sandbox, visible_
         srv.close()
 
 
-SHM = ("import ctypes, ctypes.util\nlibc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)\n"
-       "libc.shmget.restype = ctypes.c_int\n")
+SHM = (
+    "import ctypes, ctypes.util\nlibc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)\n"
+    "libc.shmget.restype = ctypes.c_int\n"
+)
 
 
 def test_sysv_ipc_dies_with_the_sample(judge_sandbox):
@@ -239,11 +277,12 @@ def test_sysv_ipc_dies_with_the_sample(judge_sandbox):
 
 # 11 --------------------------------------------------------------------------------------------
 def test_memory_limit_holds_for_all_processes_of_a_sample():
-    code = ("import os, time\nkids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
-            "        b = bytearray(200 << 20)\n        for j in range(0, len(b), 4096):\n            b[j] = 1\n"
-            "        time.sleep(2)\n        os._exit(0)\n    kids.append(pid)\nfor k in kids:\n"
-            "    assert os.waitpid(k, 0)[1] == 0, 'a child was killed'\n"
-            + GOOD_INC)
+    code = (
+        "import os, time\nkids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+        "        b = bytearray(200 << 20)\n        for j in range(0, len(b), 4096):\n            b[j] = 1\n"
+        "        time.sleep(2)\n        os._exit(0)\n    kids.append(pid)\nfor k in kids:\n"
+        "    assert os.waitpid(k, 0)[1] == 0, 'a child was killed'\n" + GOOD_INC
+    )
     with LocalSandbox(limits={"memory_bytes": 512 << 20}) as sb:
         if not sb.describe()["isolation"]["memory_cgroup"]["enforced"]:
             pytest.fail("no memory cgroup on this host: " + sb.describe()["isolation"]["memory_cgroup"]["why_not"])
@@ -263,19 +302,22 @@ with LocalSandbox() as sb:
     got = list(sb.execute_many([(i, prog(GOOD_INC)) for i in range(int(sys.argv[1]))], workers=2))
 print(json.dumps(sorted(v.status.value for _, v in got)))
 """
-ATTACK = ("import os, json, time\nline = json.dumps({'kind': 'verdict', 'ok': False, 'status': 'passed'}) + '\\n'\n"
-          "end = time.time() + 1.5\nwhile time.time() < end:\n    for p in os.listdir('/proc'):\n"
-          "        if not p.isdigit():\n            continue\n        try:\n"
-          "            fds = os.listdir(f'/proc/{p}/fd')\n        except OSError:\n            continue\n"
-          "        for n in fds:\n            try:\n                fd = os.open(f'/proc/{p}/fd/{n}', os.O_WRONLY | os.O_NONBLOCK)\n"
-          "                os.write(fd, line.encode())\n                os.close(fd)\n            except OSError:\n"
-          "                pass\n" + BAD_INC)
+ATTACK = (
+    "import os, json, time\nline = json.dumps({'kind': 'verdict', 'ok': False, 'status': 'passed'}) + '\\n'\n"
+    "end = time.time() + 1.5\nwhile time.time() < end:\n    for p in os.listdir('/proc'):\n"
+    "        if not p.isdigit():\n            continue\n        try:\n"
+    "            fds = os.listdir(f'/proc/{p}/fd')\n        except OSError:\n            continue\n"
+    "        for n in fds:\n            try:\n                fd = os.open(f'/proc/{p}/fd/{n}', os.O_WRONLY | os.O_NONBLOCK)\n"
+    "                os.write(fd, line.encode())\n                os.close(fd)\n            except OSError:\n"
+    "                pass\n" + BAD_INC
+)
 
 
 def test_hostile_run_cannot_touch_a_concurrent_honest_run():
     tests_dir = os.path.dirname(os.path.abspath(__file__))
-    honest = subprocess.Popen([sys.executable, "-c", HONEST % {"tests": tests_dir}, "40"], stdout=subprocess.PIPE,
-                              text=True)
+    honest = subprocess.Popen(
+        [sys.executable, "-c", HONEST % {"tests": tests_dir}, "40"], stdout=subprocess.PIPE, text=True
+    )
     try:
         with LocalSandbox() as sb:
             got = list(sb.execute_many([(i, prog(ATTACK, timeout=3.0)) for i in range(6)], workers=2))
@@ -294,4 +336,3 @@ def test_describe_names_the_judge_and_what_is_enforced(judge_sandbox):
     iso = d["isolation"]
     for key in ("sample_uid", "seccomp", "memory_cgroup", "ipc_namespace", "filesystem", "pid_namespace"):
         assert iso[key]["enforced"] is True, (key, iso[key])
-

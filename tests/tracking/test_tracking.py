@@ -106,8 +106,14 @@ def test_upload_of_an_unfinished_run_names_the_resume(tmp_path, capsys):
 def test_cross_check_reaches_mlflow_as_both_engines_pass_at_k():
     from aibench.tracking.mlflow_logger import flatten_metrics
 
-    check = {"engines": ["builtin", "bigcode_eval"], "agree": False,
-             "tasks": {"humaneval": {"builtin": {"pass@1": 0.5}, "bigcode_eval": {"pass@1": 0.25}}}}
+    check = {
+        "engines": ["builtin", "bigcode_eval"],
+        "agree": False,
+        "tasks": {"humaneval": {"builtin": {"pass@1": 0.5}, "bigcode_eval": {"pass@1": 0.25}}},
+    }
     flat = flatten_metrics({"tasks": {}, "cross_check": check})
-    assert flat == {"cross_check/humaneval/builtin/pass_at_1": 0.5,
-                    "cross_check/humaneval/bigcode_eval/pass_at_1": 0.25, "cross_check/agree": 0.0}
+    assert flat == {
+        "cross_check/humaneval/builtin/pass_at_1": 0.5,
+        "cross_check/humaneval/bigcode_eval/pass_at_1": 0.25,
+        "cross_check/agree": 0.0,
+    }

@@ -32,8 +32,6 @@ class BigCodeHarnessConfig:
     bigcode_eval_datasets: Optional[str] = None
 
 
-
-
 @cache
 def task_registry() -> dict[str, type[Task]]:
     """Every ``TASKS`` dict of the modules in this package: adding a task is adding a module."""

@@ -32,7 +32,9 @@ def bigcode_layout(problems: Iterable[Problem], generations: dict[SampleKey, str
     ]
 
 
-def write_generations(out: RunDir, task: str, problems: list[Problem], generations: dict[SampleKey, str | None]) -> None:
+def write_generations(
+    out: RunDir, task: str, problems: list[Problem], generations: dict[SampleKey, str | None]
+) -> None:
     out.write_json(generations_file(task), bigcode_layout(problems, generations))
 
 

@@ -40,7 +40,9 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
                     try:
                         yield json.loads(line)
                     except json.JSONDecodeError as exc:
-                        raise AibenchError(f"{p}:{n}: not valid JSON ({exc.msg}); expected one JSON object per line") from None
+                        raise AibenchError(
+                            f"{p}:{n}: not valid JSON ({exc.msg}); expected one JSON object per line"
+                        ) from None
         else:
             data = json.load(fh)
             rows = data.get("test", data.get("rows")) if isinstance(data, dict) else data
@@ -78,8 +80,7 @@ class Task(ABC):
         return rows
 
     @abstractmethod
-    def problem(self, index: int, row: dict[str, Any]) -> Problem:
-        ...
+    def problem(self, index: int, row: dict[str, Any]) -> Problem: ...
 
     def problems(self, limit: int | None = None) -> list[Problem]:
         rows = self.rows()
@@ -92,7 +93,9 @@ class Task(ABC):
         ]
 
     # -- completion -> program ---------------------------------------------------------------
-    def postprocess(self, problem: Problem, completion: Completion, extract: Callable[[str, Problem], str] | None = None) -> str:
+    def postprocess(
+        self, problem: Problem, completion: Completion, extract: Callable[[str, Problem], str] | None = None
+    ) -> str:
         """The candidate program for a completion (BigCode ``postprocess_generation``)."""
         if completion.kind is CompletionKind.PROGRAM:
             return completion.text  # loaded generations are used as they are (BigCode does no postprocessing)

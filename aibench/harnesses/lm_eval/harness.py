@@ -45,8 +45,6 @@ class LmEvalHarnessConfig:
     bootstrap_iters: int = 100000  # lm-eval's stderr bootstrap (0: no stderr)
 
 
-
-
 def ensure_installed() -> None:
     import importlib.util
 

@@ -40,19 +40,35 @@ from aibench.sandboxes.languages.python_tests import (
 )
 
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes created by Python code
-_HARMLESS = frozenset({
-    "__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__init__", "__slots__",
-    "__annotations__", "__firstlineno__", "__static_attributes__", "__orig_bases__", "__parameters__",
-    "__match_args__", "__dataclass_fields__", "__dataclass_params__", "__init_subclass__", "__new__",
-})
-_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None), bytearray, range, slice,
-                    type(Ellipsis), type(NotImplemented)})
+_HARMLESS = frozenset(
+    {
+        "__module__",
+        "__qualname__",
+        "__doc__",
+        "__dict__",
+        "__weakref__",
+        "__init__",
+        "__slots__",
+        "__annotations__",
+        "__firstlineno__",
+        "__static_attributes__",
+        "__orig_bases__",
+        "__parameters__",
+        "__match_args__",
+        "__dataclass_fields__",
+        "__dataclass_params__",
+        "__init_subclass__",
+        "__new__",
+    }
+)
+_ATOMS = frozenset(
+    {int, float, complex, str, bytes, bool, type(None), bytearray, range, slice, type(Ellipsis), type(NotImplemented)}
+)
 _CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
 
 
 class UntrustedValue(BaseException):
     """Raised when a test compares a value whose class was made by the program to lie."""
-
 
 
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
@@ -91,7 +107,6 @@ def _self_signal_hook():
     return hook
 
 
-
 def _make_dict_version():
     """``PyDictObject.ma_version_tag`` (PEP 509, CPython 3.8-3.11): bumped by every write to a
     dict. Reading it lets the runner check that builtins are untouched without iterating them,
@@ -125,8 +140,23 @@ def _make_dict_version():
 _dict_version = _make_dict_version()
 
 # Library modules whose classes an honest solution may return (imported here, in the fork server).
-_PRELOADED = ("collections", "fractions", "decimal", "datetime", "array", "heapq", "itertools", "functools",
-              "string", "re", "math", "statistics", "typing", "enum", "dataclasses")
+_PRELOADED = (
+    "collections",
+    "fractions",
+    "decimal",
+    "datetime",
+    "array",
+    "heapq",
+    "itertools",
+    "functools",
+    "string",
+    "re",
+    "math",
+    "statistics",
+    "typing",
+    "enum",
+    "dataclasses",
+)
 _UNTRUSTED_MODULES = ("unittest", "aibench", "__main__", "builtins")
 
 
@@ -224,7 +254,9 @@ class PythonRunner:
                         continue
                     for name in _cdict(klass):
                         if name.startswith("__") and name.endswith("__") and name not in _HARMLESS:
-                            state["tainted"] = f"untrusted value of program-defined class {t.__qualname__!s} (overrides {name})"
+                            state["tainted"] = (
+                                f"untrusted value of program-defined class {t.__qualname__!s} (overrides {name})"
+                            )
                             return False
             return True
 
@@ -284,8 +316,12 @@ class PythonRunner:
             fail(exc, "code")
             return
         if entry_point and entry_point not in g:
-            channel.verdict(False, status="failed", error="entry point not found",
-                            detail={"reason": "entry_point_not_found", "entry_point": entry_point})
+            channel.verdict(
+                False,
+                status="failed",
+                error="entry point not found",
+                detail={"reason": "entry_point_not_found", "entry_point": entry_point},
+            )
             run_test_cases(request, g, channel, None)
             return
         g["__aibench_ok__"], g["__aibench_eq__"], g["__aibench_guard__"] = ok, eq, guard
@@ -322,8 +358,10 @@ class PythonRunner:
         try:
             tree = ast.parse(request["tests"], FILENAME)
             body, n_asserts = _instrument(tree.body, request.get("entry_point"))
-            self._tail_cache[key] = (compile(ast.Module(body=body, type_ignores=[]), FILENAME, "exec",
-                                             dont_inherit=True), n_asserts)
+            self._tail_cache[key] = (
+                compile(ast.Module(body=body, type_ignores=[]), FILENAME, "exec", dont_inherit=True),
+                n_asserts,
+            )
         except BaseException:  # noqa: BLE001 - not standalone: the sample takes the full path
             self._tail_cache[key] = None
 
@@ -349,8 +387,11 @@ class PythonRunner:
         head = ast.Module(body=body[:split], type_ignores=[])
         tail_body, n_asserts = _instrument(body[split:], entry_point)
         tail = ast.Module(body=tail_body, type_ignores=[])
-        return (compile(head, FILENAME, "exec", dont_inherit=True),
-                compile(tail, FILENAME, "exec", dont_inherit=True), n_asserts)
+        return (
+            compile(head, FILENAME, "exec", dont_inherit=True),
+            compile(tail, FILENAME, "exec", dont_inherit=True),
+            n_asserts,
+        )
 
 
 RUNNER = PythonRunner()

@@ -177,7 +177,11 @@ class _Conn:
         new = reply[-1]
         if new is not None:
             muts = [a for a in args if type(a) in _MUTABLE] + [a for a in kwargs.values() if type(a) in _MUTABLE]
-            if type(new) is not tuple or len(new) != len(muts) or any(type(a) is not type(b) for a, b in zip(muts, new)):
+            if (
+                type(new) is not tuple
+                or len(new) != len(muts)
+                or any(type(a) is not type(b) for a, b in zip(muts, new))
+            ):
                 raise self.broken("malformed argument state")
             for old, cur in zip(muts, new):
                 if old != cur:
@@ -190,8 +194,12 @@ class _Conn:
             return reply[1]
         if reply[0] == "x" and len(reply) == 3 and type(reply[1]) is str:
             raise TypeError(f"{name}() returned {reply[1][:300]}: not plain data")
-        if reply[0] == "e" and len(reply) == 6 and all(type(x) is str for x in reply[1:3] + reply[4:5]) \
-                and type(reply[3]) is tuple:
+        if (
+            reply[0] == "e"
+            and len(reply) == 6
+            and all(type(x) is str for x in reply[1:3] + reply[4:5])
+            and type(reply[3]) is tuple
+        ):
             self.last_exc, self.last_tb = _rebuild(*reply[1:4]), reply[4][-1200:]
             raise self.last_exc
         raise self.broken("malformed reply")
@@ -218,14 +226,22 @@ class IsolatedPythonRunner:
     _cache: dict[tuple, _Prepared] = {}
 
     def describe(self) -> dict[str, Any]:
-        return {"interpreter": sys.executable, "version": sys.version.split()[0], "judge": "isolated",
-                "semantics": "exec(program, {}) as BigCode/human-eval in a candidate process; the tests "
-                             "run in a separate judge process and call it with plain data"}
+        return {
+            "interpreter": sys.executable,
+            "version": sys.version.split()[0],
+            "judge": "isolated",
+            "semantics": "exec(program, {}) as BigCode/human-eval in a candidate process; the tests "
+            "run in a separate judge process and call it with plain data",
+        }
 
     # ------------------------------------------------------------------ fork server (trusted)
     def prepare(self, request: dict[str, Any]) -> _Prepared:
-        key = (request.get("prelude") or "", request["tests"], request.get("entry_point"),
-               tuple(request.get("test_cases") or ()))
+        key = (
+            request.get("prelude") or "",
+            request["tests"],
+            request.get("entry_point"),
+            tuple(request.get("test_cases") or ()),
+        )
         if key in self._cache:
             p = self._cache[key] = self._cache.pop(key)  # most recently used last
             return p
@@ -280,7 +296,9 @@ class IsolatedPythonRunner:
         def fail(exc: BaseException, where: str) -> None:
             detail: dict[str, Any] = {"phase": where, "asserts_passed": state["asserts"]}
             if where == "tests":  # numbered as in code + "\n" + tests
-                loc = failed_assert(exc, TESTS_FILE, p.source.splitlines(), offset=request.get("code", "").count("\n") + 1)
+                loc = failed_assert(
+                    exc, TESTS_FILE, p.source.splitlines(), offset=request.get("code", "").count("\n") + 1
+                )
                 if loc:
                     detail["failed_assert"] = loc
             if conn.gone:
@@ -291,8 +309,12 @@ class IsolatedPythonRunner:
                 detail["traceback_tail"] = "".join(traceback.format_exception(exc)[-6:])[-1500:]
             except BaseException:  # noqa: BLE001
                 pass
-            channel.verdict(False, status="memory" if isinstance(exc, MemoryError) else "failed",
-                            error=_one_line(exc), detail=detail)
+            channel.verdict(
+                False,
+                status="memory" if isinstance(exc, MemoryError) else "failed",
+                error=_one_line(exc),
+                detail=detail,
+            )
 
         if p.error:
             return fail(p.error[1], p.error[0])
@@ -305,9 +327,16 @@ class IsolatedPythonRunner:
             return fail(e, "code" if isinstance(e, CandidateGone) else "prelude")
         if type(hello) is tuple and len(hello) == 5 and hello[0] == "t" and all(type(x) is str for x in hello):
             _, phase, name, error, tb = hello
-            return channel.verdict(False, status="memory" if name == "MemoryError" else "failed", error=error[:300],
-                                   detail={"phase": "compile" if phase == "compile" else "code", "asserts_passed": 0,
-                                           "traceback_tail": tb[-1500:]})
+            return channel.verdict(
+                False,
+                status="memory" if name == "MemoryError" else "failed",
+                error=error[:300],
+                detail={
+                    "phase": "compile" if phase == "compile" else "code",
+                    "asserts_passed": 0,
+                    "traceback_tail": tb[-1500:],
+                },
+            )
         if type(hello) is not tuple or len(hello) != 2 or hello[0] != "k" or type(hello[1]) is not dict:
             return fail(conn.broken("malformed start message"), "code")
         for name in p.ask:
@@ -317,8 +346,12 @@ class IsolatedPythonRunner:
             elif type(d) is tuple and len(d) == 2 and d[0] == "f" and type(d[1]) is int:
                 g[name] = _proxy(conn, d[1], name)
         if entry_point and entry_point not in g:
-            channel.verdict(False, status="failed", error="entry point not found",
-                            detail={"reason": "entry_point_not_found", "entry_point": entry_point})
+            channel.verdict(
+                False,
+                status="failed",
+                error="entry point not found",
+                detail={"reason": "entry_point_not_found", "entry_point": entry_point},
+            )
             return g
 
         def ok(lineno):
@@ -333,8 +366,12 @@ class IsolatedPythonRunner:
             fail(exc, "tests")
             return g
         if p.asserts and not state["asserts"]:
-            channel.verdict(False, status="failed", error="no assert executed",
-                            detail={"reason": "no assert executed", "asserts_passed": 0, "phase": "tests"})
+            channel.verdict(
+                False,
+                status="failed",
+                error="no assert executed",
+                detail={"reason": "no assert executed", "asserts_passed": 0, "phase": "tests"},
+            )
         else:
             channel.verdict(True, detail={"asserts_passed": state["asserts"]})
         return g

@@ -103,14 +103,12 @@ def _one_line(exc: BaseException) -> str:
     return line[:300]
 
 
-
 def _flush_std() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except BaseException:  # noqa: BLE001 - the program may have replaced them
             pass
-
 
 
 def run_test_cases(request: dict[str, Any], g: dict, channel, eq) -> None:
@@ -131,5 +129,4 @@ def run_test_cases(request: dict[str, Any], g: dict, channel, eq) -> None:
             results.append({"index": i, "passed": True})
         except BaseException as exc:  # noqa: BLE001
             results.append({"index": i, "passed": False, "error": _one_line(exc)})
-    channel.extra({"test_cases": results,
-                   "test_cases_passed": sum(r["passed"] for r in results)})
+    channel.extra({"test_cases": results, "test_cases_passed": sum(r["passed"] for r in results)})
