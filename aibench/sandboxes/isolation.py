@@ -8,7 +8,6 @@ Python 3.12, hence ctypes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 
@@ -36,7 +35,9 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+# the interpreter links libc: its symbols, without ctypes.util (which pulls in subprocess & co.,
+# dozens of mappings every fork then copies)
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _check(ret: int, what: str) -> None:
@@ -218,8 +219,6 @@ def remove_tree(path: str, max_entries: int = 10_000_000) -> None:
     sample nested it (``shutil.rmtree`` hits RecursionError, deep fd stacks hit RLIMIT_NOFILE and
     long paths hit PATH_MAX): sub-directories are flattened into the top directory by rename,
     files unlinked, empty directories removed; symlinks are never followed."""
-    import secrets
-
     try:
         top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
@@ -228,7 +227,7 @@ def remove_tree(path: str, max_entries: int = 10_000_000) -> None:
         except OSError:
             pass
         return
-    tag, n = secrets.token_hex(6), 0
+    tag, n = os.urandom(6).hex(), 0
     try:
         while n < max_entries:
             with os.scandir(top) as it:

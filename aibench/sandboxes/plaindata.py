@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import os
 import struct
-from decimal import Decimal
-from fractions import Fraction
+import sys
 
 # This code also runs in the candidate process: bind the builtins it uses here, so a program
 # that replaces ``builtins.len`` & co. changes its own behaviour, never this module's.
@@ -75,6 +74,13 @@ _FAST = {
 }
 _SEQ_TAG = {list: T_LIST, tuple: T_TUPLE, set: T_SET, frozenset: T_FSET, Materialized: T_ITER}
 _END = object()  # closes a container on the encoder's stack
+
+
+def _stdlib(t: type, module: str, name: str):
+    """The standard library's class ``module.name`` if ``t`` could be it (its module is already
+    imported, so a value of it can exist), else None: no import on the hot path."""
+    mod = sys.modules.get(module) if t.__module__ in (module, "_pydecimal") else None
+    return getattr(mod, name, None)
 
 
 class PlainDataError(ValueError):
@@ -174,11 +180,11 @@ def encode(value, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH, max_it
         elif t is complex:
             ap(_J.pack(T_COMPLEX, v.real, v.imag))
             size += 17
-        elif t is Fraction:  # a two-item record: numerator, denominator
+        elif t is _stdlib(t, "fractions", "Fraction"):  # a two-item record: numerator, denominator
             ap(b"R")
             size += 1
             extend((v.denominator, v.numerator))
-        elif t is Decimal:
+        elif t is _stdlib(t, "decimal", "Decimal"):
             raw = str(v).encode()
             ap(_H.pack(T_DECIMAL, len(raw)))
             ap(raw)
@@ -285,6 +291,8 @@ def _decode(data, max_depth, max_items):
             pos += 4
             if ln > min(n - pos, 1 << 16):
                 raise PlainDataError("truncated")
+            from decimal import Decimal  # lazily: the fork server need not map _decimal
+
             v = Decimal(data[pos : pos + ln].decode("ascii"))
             pos += ln
         else:
@@ -314,6 +322,8 @@ def _decode(data, max_depth, max_items):
             elif t == T_FRACTION:
                 if type(its[0]) is not int or type(its[1]) is not int or its[1] <= 0:
                     raise PlainDataError("malformed fraction")
+                from fractions import Fraction
+
                 v = Fraction(its[0], its[1])
             else:
                 v = frozenset(its)

@@ -19,10 +19,8 @@ and runs the tests, calling into C across a data-only pipe. C never holds the re
 from __future__ import annotations
 
 import os
-import random
 import signal
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -117,14 +115,15 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
             )
         else:
             os.environ.update({"HOME": fds["workdir"], "TMPDIR": fds["workdir"], "PWD": fds["workdir"]})
-            tempfile.tempdir = fds["workdir"]
+            if "tempfile" in sys.modules:  # already imported (and maybe cached the old dir)
+                sys.modules["tempfile"].tempdir = fds["workdir"]
         os.chdir(fds["workdir"])
         # fds: 0 /dev/null, 1/2 output pipes, the result pipe and the pids counter at random high
         # numbers; everything else closed
         os.dup2(z.devnull, 0)
         os.dup2(fds["out_w"], 1)
         os.dup2(fds["err_w"], 2)
-        hi = 900 + random.randrange(90)
+        hi = 900 + os.urandom(1)[0] % 90
         pids = z.pids_stat_fd()
         res_w, setup_w, nonce_r, pids_fd = hi, hi + 1, hi + 2, (hi + 3 if pids is not None else None)
         keep = {res_w: fds["res_w"], setup_w: fds["setup_w"], nonce_r: fds["nonce_r"]}

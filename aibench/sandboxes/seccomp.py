@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 
 from aibench.sandboxes.isolation import PR_SET_NO_NEW_PRIVS, prctl
@@ -88,7 +88,7 @@ class _Filter(ctypes.Structure):
 
 def build_program(machine: str | None = None) -> bytes | None:
     """The filter as raw ``struct sock_filter`` bytes, or None on an architecture it does not know."""
-    spec = _ARCHES.get(machine or platform.machine())
+    spec = _ARCHES.get(machine or os.uname().machine)
     if spec is None:
         return None
     audit_arch, nrs, x32 = spec
@@ -137,7 +137,7 @@ def install() -> bool:
 
 def describe() -> dict:
     if _FPROG is None:
-        return {"enforced": False, "why_not": f"no seccomp filter for architecture {platform.machine()}"}
+        return {"enforced": False, "why_not": f"no seccomp filter for architecture {os.uname().machine}"}
     return {
         "enforced": True,
         "how": "seccomp filter: socket(AF_UNIX) refused; "

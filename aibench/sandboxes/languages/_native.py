@@ -31,14 +31,11 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import hashlib
 import math
 import os
 import re
 import resource
-import secrets
 import select
-import shutil
 import signal
 import time
 from typing import Any
@@ -54,6 +51,8 @@ _RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT, signal.
 
 
 def which(name: str) -> str | None:
+    import shutil
+
     return shutil.which(name, path=os.environ.get("PATH") or PATH) or shutil.which(name, path=PATH)
 
 
@@ -259,6 +258,8 @@ class NativeRunner:
         return self._version
 
     def cache_key(self, request: dict[str, Any]) -> str:
+        import hashlib  # lazily: OpenSSL's mappings would make every fork of the fork server dearer
+
         h = hashlib.sha256()
         for part in (self.name, self.flags_key(request), request.get("code") or "", request.get("tests") or ""):
             h.update(part.encode("utf-8", "surrogatepass"))
@@ -350,7 +351,7 @@ class NativeRunner:
         argv = self.run_argv(request, files)
         if lim.get("cpu_seconds"):  # the program's own CPU limit (only lowered: always allowed)
             resource.setrlimit(resource.RLIMIT_CPU, (int(lim["cpu_seconds"]), int(lim["cpu_seconds"])))
-        token = secrets.token_hex(16).encode()
+        token = os.urandom(16).hex().encode()
         channel.start()
         proc = Proc(argv, env, stdout_to_pipe=False, token=token, new_group=False)
         try:

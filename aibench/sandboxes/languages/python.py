@@ -179,7 +179,6 @@ def _library_classes() -> frozenset:
     return frozenset(out)
 
 
-_LIBRARY_CLASSES = _library_classes()
 _TYPE_FLAGS = type.__dict__["__flags__"].__get__
 _TYPE_MRO = type.__dict__["__mro__"].__get__
 _TYPE_DICT = type.__dict__["__dict__"].__get__
@@ -188,6 +187,7 @@ _BUILTINS_SNAPSHOT = dict(builtins.__dict__)
 
 class PythonRunner:
     name = "python"
+    _library: frozenset = frozenset()  # set by prepare(), in the fork server, before any program runs
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -211,7 +211,7 @@ class PythonRunner:
         snapshot = _BUILTINS_SNAPSHOT  # taken in the fork server: no per-sample copy
         version = _dict_version
         intact_version = version(bdict)
-        library = _LIBRARY_CLASSES
+        library = self._library
         _flags, _mro, _cdict = _TYPE_FLAGS, _TYPE_MRO, _TYPE_DICT
         state = {"passed_asserts": 0, "tainted": None}
 
@@ -350,6 +350,8 @@ class PythonRunner:
     _tail_cache: dict[tuple[str, str | None], Any] = {}
 
     def prepare(self, request: dict[str, Any]) -> None:
+        if not PythonRunner._library:  # once per fork server, and only where this judge runs
+            PythonRunner._library = _library_classes()
         key = (request["tests"], request.get("entry_point"))
         if key in self._tail_cache:
             return
