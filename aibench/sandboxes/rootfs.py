@@ -40,6 +40,12 @@ def sources(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
     return out
 
 
+def scratch_dir(visible: list[str]) -> str:
+    """Where each sample's fresh tmpfs goes: ``/tmp``, unless something visible lives under /tmp
+    (a checkout or venv there, as in CI): a tmpfs on /tmp would hide it, so ``/scratch``."""
+    return "/scratch" if any(p == "/tmp" or p.startswith("/tmp/") for p in visible) else "/tmp"
+
+
 def build(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
     """Pivot into the minimal tree (caller is in a fresh private mount namespace). Returns the
     paths made visible."""
@@ -63,6 +69,7 @@ def build(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
             os.symlink(target, root + path)
     _devices(root)
     os.makedirs(root + "/tmp", 0o755, exist_ok=True)
+    os.makedirs(root + scratch_dir(binds), 0o755, exist_ok=True)
     os.makedirs(root + "/proc", 0o555, exist_ok=True)
     try:  # the worker's own view; each sample mounts a fresh one for its pid namespace on top
         iso.mount("proc", root + "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)

@@ -108,7 +108,7 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
             owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
             iso.mount(
                 "tmpfs",
-                "/tmp",
+                z.scratch,
                 "tmpfs",
                 iso.MS_NOSUID | iso.MS_NODEV,
                 f"size={int(req['limits']['scratch_bytes'])},mode=0700{owner}",

@@ -42,6 +42,7 @@ class Zygote:
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self.userns = False
         self.per_sample_mounts = False
+        self.scratch = "/tmp"  # the per-sample tmpfs (see rootfs.scratch_dir)
         self.ipc_ns = False
         self.sample_uid: int | None = None
         self.drop_capabilities = bool(cfg.get("drop_capabilities", True))
@@ -135,11 +136,13 @@ class Zygote:
         extra = [*self.cfg.get("extra_paths", ()), pkg]
         visible = rootfs.build(extra)
         self.per_sample_mounts = True
-        os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp", "PWD": "/tmp"})
+        self.scratch = rootfs.scratch_dir(visible)
+        os.environ.update({"HOME": self.scratch, "TMPDIR": self.scratch, "PWD": self.scratch})
         self.report["visible_paths"] = visible
+        self.report["scratch_dir"] = self.scratch
         return (
             "private mount namespace pivoted into a minimal read-only tree (no /root, /home, /run, /var, "
-            "/sys or host /tmp: no daemon sockets); per sample a fresh tmpfs /tmp and a fresh /proc"
+            f"/sys or host /tmp: no daemon sockets); per sample a fresh tmpfs {self.scratch} and a fresh /proc"
         )
 
     def _pid_namespace(self) -> str:
@@ -192,7 +195,7 @@ class Zygote:
         try:
             if self.pidns_fd is not None:
                 self._new_pidns()
-            fds["workdir"] = "/tmp" if self.per_sample_mounts else self._mkdtemp()
+            fds["workdir"] = self.scratch if self.per_sample_mounts else self._mkdtemp()
         except OSError as e:
             for fd in (*mine, fds["out_w"], fds["err_w"], fds["res_w"], fds["setup_w"], fds["nonce_r"]):
                 os.close(fd)

@@ -42,8 +42,9 @@ def assert_clean(sb: LocalSandbox | None = None) -> None:
     assert extra == [], f"processes left behind: {[_cmd(p) for p in extra]}"
     for w in workers:
         assert descendants(w) == [], f"worker {w} still has children"
-        try:
-            leftovers = os.listdir(f"/proc/{w}/root/tmp")
+        try:  # the worker's scratch dir (each sample mounts its own tmpfs there): empty between samples
+            scratch = "/scratch" if os.path.isdir(f"/proc/{w}/root/scratch") else "/tmp"
+            leftovers = os.listdir(f"/proc/{w}/root{scratch}")
         except OSError:
             continue
         assert leftovers == [], f"temp dirs left in worker {w}: {leftovers}"
