@@ -1,10 +1,13 @@
 """Helpers shared by test modules anywhere under tests/ (tests/ is on pytest's pythonpath):
-``requires`` marks for tests needing an optional extra, ``check_run`` for subprocesses."""
+``requires`` marks for tests needing an optional extra, ``check_run`` for subprocesses,
+``aibench_cli`` for an end-to-end ``python -m aibench`` run in a scratch dir."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +43,28 @@ def check_run(cmd, **kw) -> subprocess.CompletedProcess:
         f"--- stdout ---\n{(proc.stdout or '')[-4000:]}\n--- stderr ---\n{(proc.stderr or '')[-4000:]}"
     )
     return proc
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def aibench_cli(tmp: Path, *args: str, run: str = "run", env=None, timeout=600, wait: bool = True):
+    """``python -m aibench ARGS`` from ``tmp`` with the run dir ``tmp/run`` and the cache in
+    ``tmp/cache``, tracking and the progress bar off, $OLLAMA_HOST ignored. Returns the
+    CompletedProcess, or the Popen with ``wait=False``."""
+    full = dict(os.environ, **(env or {}))
+    full["PYTHONPATH"] = str(REPO) + os.pathsep + full.get("PYTHONPATH", "")
+    full.pop("OLLAMA_HOST", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "aibench",
+        *args,
+        "tracking.enabled=false",
+        "run.progress=false",
+        f"hydra.run.dir={tmp / run}",
+        f"paths.cache_dir={tmp / 'cache'}",
+    ]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=tmp, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, cwd=tmp, env=full, capture_output=True, text=True, timeout=timeout)

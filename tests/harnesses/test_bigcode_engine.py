@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import requires
+from support import aibench_cli, requires
 
 from aibench.errors import AibenchError
 from aibench.harnesses.bigcode import engine_bigcode_eval as eng
@@ -60,20 +60,7 @@ def _mark(marks):
 
 
 def aibench(tmp: Path, *args: str, run: str = "run", env=None, timeout=600) -> subprocess.CompletedProcess:
-    full = dict(os.environ, **(env or {}))
-    full["PYTHONPATH"] = str(REPO) + os.pathsep + full.get("PYTHONPATH", "")
-    full.pop("OLLAMA_HOST", None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "aibench",
-        *args,
-        "tracking.enabled=false",
-        "run.progress=false",
-        f"hydra.run.dir={tmp / run}",
-        f"paths.cache_dir={tmp / 'cache'}",
-    ]
-    return subprocess.run(cmd, cwd=tmp, env=full, capture_output=True, text=True, timeout=timeout)
+    return aibench_cli(tmp, *args, run=run, env=env, timeout=timeout)
 
 
 def report(tmp: Path, run: str = "run") -> dict:

@@ -4,15 +4,13 @@ checking pass@k in metrics.json, what the server saw, retries, the cache and res
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from fakes import FakeOllama, FakeOpenAI
+from support import aibench_cli
 
 from aibench.outputs import read_jsonl
 
@@ -21,23 +19,7 @@ DIGEST = "a" * 64
 
 
 def aibench(tmp: Path, *args: str, run: str = "run", wait: bool = True, extra_env=None):
-    env = dict(os.environ, **(extra_env or {}))
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("OLLAMA_HOST", None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "aibench",
-        *args,
-        "tracking.enabled=false",
-        "run.progress=false",
-        f"hydra.run.dir={tmp / run}",
-        f"paths.cache_dir={tmp / 'cache'}",
-        "model.backoff=0.01",
-    ]
-    if not wait:
-        return subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    return aibench_cli(tmp, *args, "model.backoff=0.01", run=run, env=extra_env, timeout=300, wait=wait)
 
 
 def metrics(tmp: Path, run: str = "run") -> dict:

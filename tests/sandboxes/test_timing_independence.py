@@ -4,12 +4,10 @@ that run's own generations.jsonl give the same verdict for every sample."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from fakes import FakeOllama
+from support import aibench_cli
 
 from aibench.outputs import read_jsonl
 
@@ -23,24 +21,9 @@ BODIES = [
 ]
 
 
-def _cli(tmp: Path, run: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("OLLAMA_HOST", None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "aibench",
-        *args,
-        "tracking.enabled=false",
-        "run.progress=false",
-        f"hydra.run.dir={tmp / run}",
-        f"paths.cache_dir={tmp / 'cache'}",
-        "run.limit=12",
-        "run.n_samples=3",
-        "run.workers=2",
-        "sandbox.timeout_scale=0.34",
-    ]
-    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+def _cli(tmp: Path, run: str, *args: str):
+    common = ("run.limit=12", "run.n_samples=3", "run.workers=2", "sandbox.timeout_scale=0.34")
+    return aibench_cli(tmp, *args, *common, run=run)
 
 
 def test_live_run_and_its_replay_give_identical_verdicts(tmp_path):

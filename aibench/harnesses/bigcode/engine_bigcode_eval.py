@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator
 from aibench.errors import AibenchError
 from aibench.harnesses.bigcode import prepare_data
 from aibench.harnesses.bigcode.outputs import EVALUATION_RESULTS, generations_file
-from aibench.harnesses.bigcode.task import stop_at_stop_token
+from aibench.harnesses.bigcode.task import program_for, stop_at_stop_token
 from aibench.harnesses.extraction import extract_code
 from aibench.outputs import GENERATIONS, RESULTS, SampleKey
 from aibench.types import Completion, CompletionKind, Problem, Program, RunReport, SampleResult, Verdict
@@ -388,15 +388,7 @@ def aibench_postprocess(problem: Problem, completion: Completion) -> str:
 
 
 def _program(problem: Problem, code: str, index: int) -> Program:
-    return Program(
-        language=problem.language,
-        code=code,
-        tests=problem.tests,
-        timeout=problem.timeout,
-        task_id=problem.task_id,
-        sample_index=index,
-        entry_point=problem.entry_point,
-    )
+    return program_for(problem, code, index)
 
 
 def _by_task(problems: list[Problem]) -> dict[str, list[Problem]]:

@@ -51,6 +51,22 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
             yield from rows
 
 
+def program_for(problem: Problem, code: str, sample_index: int = 0) -> Program:
+    """The program BigCode runs for ``code``: the task's tests after it; the prompt is the trusted
+    prelude (helpers the tests call come from it under the split judge)."""
+    return Program(
+        language=problem.language,
+        code=code,
+        tests=problem.tests,
+        timeout=problem.timeout,
+        task_id=problem.task_id,
+        sample_index=sample_index,
+        entry_point=problem.entry_point,
+        test_cases=tuple(problem.metadata.get("test_cases", ())),
+        prelude=problem.prompt,
+    )
+
+
 class Task(ABC):
     """One benchmark task in BigCode's semantics."""
 
@@ -106,17 +122,7 @@ class Task(ABC):
         return problem.prompt + stop_at_stop_token(completion.text, problem.stop_words)
 
     def program(self, problem: Problem, code: str, sample_index: int = 0) -> Program:
-        return Program(
-            language=problem.language,
-            code=code,
-            tests=problem.tests,
-            timeout=problem.timeout,
-            task_id=problem.task_id,
-            sample_index=sample_index,
-            entry_point=problem.entry_point,
-            test_cases=tuple(problem.metadata.get("test_cases", ())),
-            prelude=problem.prompt,
-        )
+        return program_for(problem, code, sample_index)
 
     def describe(self) -> dict[str, Any]:
         """Prompt/stop-word settings for the run manifest."""
