@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ -d .venv ] && [ -z "${VIRTUAL_ENV:-}" ]; then . .venv/bin/activate; fi
 before="$(python -c 'import torch; print(torch.__version__)' 2>/dev/null || echo none)"
-echo "-- pip install -e '.[lm_eval]' (torch before: $before)"
-pip install -q -e '.[lm_eval]'
+echo "-- pip install -e '.[lm-eval]' (torch before: $before)"
+pip install -q -e '.[lm-eval]'
 after="$(python -c 'import torch; print(torch.__version__)' 2>/dev/null || echo none)"
 if [ "$before" != "$after" ]; then
   echo "installing lm-eval changed torch from $before to $after; pin torch==2.13.0 (CPU) first" >&2

@@ -27,7 +27,7 @@ log = logging.getLogger("aibench")
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 LOGLIKELIHOOD_TYPES = ("loglikelihood", "loglikelihood_rolling", "multiple_choice")
-INSTALL = "pip install -e '.[lm_eval]'"
+INSTALL = "pip install -e '.[lm-eval]'"
 
 
 @dataclass

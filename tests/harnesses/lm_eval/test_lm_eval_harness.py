@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 TASKS = HERE / "tasks"
 REPO = HERE.parents[2]
 
-pytestmark = requires("lm_eval", importlib.util.find_spec("lm_eval") is not None, "pip install -e '.[lm_eval]'")
+pytestmark = requires("lm_eval", importlib.util.find_spec("lm_eval") is not None, "pip install -e '.[lm-eval]'")
 HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
 
 
