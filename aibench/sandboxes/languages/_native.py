@@ -475,8 +475,10 @@ class NativeRunner:
     def run_argv(self, request: dict[str, Any], files: dict[str, str]) -> list[str]:
         raise NotImplementedError
 
+    oom_markers: tuple[str, ...] = ()  # stderr texts that mean the program ran out of memory
+
     def memory_error(self, stderr: str) -> str | None:
-        return None
+        return next((m for m in self.oom_markers if m in stderr), None)
 
     def error_line(self, stderr: str) -> str | None:
         return first_match(stderr, _ERROR_LINE)

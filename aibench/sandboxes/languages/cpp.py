@@ -84,8 +84,7 @@ class CppRunner(NativeRunner):
     def run_argv(self, request: dict[str, Any], files: dict[str, str]) -> list[str]:
         return [os.path.abspath("program")]
 
-    def memory_error(self, stderr: str) -> str | None:
-        return "std::bad_alloc" if "std::bad_alloc" in stderr else None
+    oom_markers = ("std::bad_alloc",)
 
     def error_line(self, stderr: str) -> str | None:
         found = first_match(stderr, _ASSERT) or first_match(stderr, _TERMINATE)

@@ -226,11 +226,7 @@ class JavaRunner(NativeRunner):
             LAUNCHER,
         ]
 
-    def memory_error(self, stderr: str) -> str | None:
-        for marker in _OOM:
-            if marker in stderr:
-                return marker
-        return None
+    oom_markers = _OOM
 
     def error_line(self, stderr: str) -> str | None:
         m = _EXC.search(stderr)

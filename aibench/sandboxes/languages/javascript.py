@@ -57,11 +57,7 @@ class JavaScriptRunner(NativeRunner):
     def run_argv(self, request: dict[str, Any], files: dict[str, str]) -> list[str]:
         return [which("node") or "/usr/bin/node", "program.js"]
 
-    def memory_error(self, stderr: str) -> str | None:
-        for marker in _OOM:
-            if marker in stderr:
-                return marker
-        return None
+    oom_markers = _OOM
 
     def error_line(self, stderr: str) -> str | None:
         return first_match(stderr, _ERROR)

@@ -35,6 +35,7 @@ from aibench.sandboxes.languages.python_tests import (
     _instrument,
     _one_line,
     _shift_lines,
+    entry_point_missing,
     failed_assert,
     run_test_cases,
 )
@@ -316,12 +317,7 @@ class PythonRunner:
             fail(exc, "code")
             return
         if entry_point and entry_point not in g:
-            channel.verdict(
-                False,
-                status="failed",
-                error="entry point not found",
-                detail={"reason": "entry_point_not_found", "entry_point": entry_point},
-            )
+            entry_point_missing(channel, entry_point)
             run_test_cases(request, g, channel, None)
             return
         g["__aibench_ok__"], g["__aibench_eq__"], g["__aibench_guard__"] = ok, eq, guard

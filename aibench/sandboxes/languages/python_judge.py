@@ -35,6 +35,7 @@ from aibench.sandboxes.languages.python_tests import (
     _flush_std,
     _instrument,
     _one_line,
+    entry_point_missing,
     failed_assert,
     run_test_cases,
 )
@@ -346,12 +347,7 @@ class IsolatedPythonRunner:
             elif type(d) is tuple and len(d) == 2 and d[0] == "f" and type(d[1]) is int:
                 g[name] = _proxy(conn, d[1], name)
         if entry_point and entry_point not in g:
-            channel.verdict(
-                False,
-                status="failed",
-                error="entry point not found",
-                detail={"reason": "entry_point_not_found", "entry_point": entry_point},
-            )
+            entry_point_missing(channel, entry_point)
             return g
 
         def ok(lineno):

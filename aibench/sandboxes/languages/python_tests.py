@@ -103,6 +103,16 @@ def _one_line(exc: BaseException) -> str:
     return line[:300]
 
 
+def entry_point_missing(channel, entry_point: str) -> None:
+    """The verdict for a program that does not define the task's entry point (both judges)."""
+    channel.verdict(
+        False,
+        status="failed",
+        error="entry point not found",
+        detail={"reason": "entry_point_not_found", "entry_point": entry_point},
+    )
+
+
 def _flush_std() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
