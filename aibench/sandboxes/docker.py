@@ -133,7 +133,7 @@ def _owner_gone(owner: str) -> bool:
 def remove_stale(client) -> int:
     """Remove sandbox containers whose owning aibench process no longer exists (a killed run)."""
     n = 0
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
+    for c in client.containers.list(all=True, filters={"label": LABEL}, ignore_removed=True):
         if _owner_gone(c.labels.get(OWNER_LABEL, "")):
             _remove(client, c.id)
             n += 1

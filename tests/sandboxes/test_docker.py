@@ -56,7 +56,8 @@ def client():
 def containers(**labels: str) -> list:
     """aibench sandbox containers (any state) carrying every label given."""
     filters = ["org.aibench.sandbox=1", *(f"{k}={v}" for k, v in labels.items())]
-    return client().containers.list(all=True, filters={"label": filters})
+    # ignore_removed: a container recycled between the engine's listing and its inspection is gone
+    return client().containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
 
 def of_run(sb) -> list:
