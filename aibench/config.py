@@ -39,6 +39,7 @@ class RunConfig:
     seed: int = 0  # base seed (BigCode --seed default 0)
     resume: bool = False  # continue an interrupted run found in the run dir
     progress: bool = True  # show a progress bar on the console
+    shard: Optional[str] = None  # "I/N": only the I-th of N slices of the problems (python -m aibench.merge joins them)
 
 
 @dataclass
@@ -152,6 +153,42 @@ def validate(cfg: Any) -> None:
         raise AibenchError(f"run.workers must be at least 1 (got {run.workers}): programs executed at once")
     if run.n_samples < 1:
         raise AibenchError(f"run.n_samples must be at least 1 (got {run.n_samples}): samples per problem")
+    parse_shard(run.get("shard"))
+
+
+def parse_shard(value: Any) -> tuple[int, int] | None:
+    """``run.shard`` as ``(I, N)`` (1-based), or None when the run is not sharded; AibenchError otherwise."""
+    from aibench.errors import AibenchError
+
+    if value is None:
+        return None
+    text = str(value).strip()
+    i, sep, n = text.partition("/")
+    if sep and i.strip().isdigit() and n.strip().isdigit():
+        index, count = int(i), int(n)
+        if count >= 1 and 1 <= index <= count:
+            return index, count
+    raise AibenchError(
+        f"run.shard must be I/N with 1 <= I <= N (got {text!r}): e.g. run.shard=2/4 evaluates the second of "
+        "four slices of the problems, or run.shard=null for all"
+    )
+
+
+def shard_rank(task: str, task_id: str) -> str:
+    """A problem's place in the shard order: a hash of its identity (task, task_id), the same on
+    every machine and in every run, whatever the dataset order."""
+    import hashlib
+
+    return hashlib.sha256(f"{task}\0{task_id}".encode()).hexdigest()
+
+
+def shard_of(items: list[Any], index: int, count: int) -> list[Any]:
+    """The ``index``-th (1-based) of ``count`` slices of ``items`` (objects with ``task`` and
+    ``task_id``), in their original order: items are ranked by :func:`shard_rank` and dealt out
+    round-robin, so every item lands in exactly one slice and slice sizes differ by at most one."""
+    ranked = sorted(range(len(items)), key=lambda j: shard_rank(items[j].task, items[j].task_id))
+    chosen = {j for pos, j in enumerate(ranked) if pos % count == index - 1}
+    return [item for j, item in enumerate(items) if j in chosen]
 
 
 def initialize_config():

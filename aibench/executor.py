@@ -63,6 +63,14 @@ def graph_hash(resolved: dict[str, Any]) -> str:
     return config_hash({"model": model, "harness": resolved.get("harness"), "sandbox": resolved.get("sandbox")})
 
 
+def shard_label(resolved: dict[str, Any]) -> str | None:
+    """``run.shard`` as ``I/N`` (None: not sharded): a run dir holds one shard's samples only."""
+    from aibench.config import parse_shard
+
+    parsed = parse_shard((resolved.get("run") or {}).get("shard"))
+    return None if parsed is None else f"{parsed[0]}/{parsed[1]}"
+
+
 def prepare_run_dir(out: RunDir, resolved: dict[str, Any], resume: bool) -> bool:
     """Decide whether to continue records already in the run dir (resume, or a rerun into it)."""
     if not out.has_records():
@@ -74,12 +82,18 @@ def prepare_run_dir(out: RunDir, resolved: dict[str, Any], resume: bool) -> bool
         return False
     manifest = out.file(MANIFEST)
     if manifest.exists():
-        old = json.loads(manifest.read_text(encoding="utf-8")).get("graph_hash")
+        old_manifest = json.loads(manifest.read_text(encoding="utf-8"))
+        old = old_manifest.get("graph_hash")
+        verb = "resume" if resume else "reuse"
         if old and old != graph_hash(resolved):  # never overwrite another config's finished work
-            verb = "resume" if resume else "reuse"
             raise AibenchError(
                 f"cannot {verb} {out.path}: it holds results of a different model/harness/sandbox config; "
                 "use a new hydra.run.dir"
+            )
+        if old and old_manifest.get("shard") != shard_label(resolved):
+            raise AibenchError(
+                f"cannot {verb} {out.path}: it holds shard {old_manifest.get('shard') or 'none (all problems)'}, "
+                f"not run.shard={shard_label(resolved)}; use a new hydra.run.dir"
             )
     return True
 
@@ -136,7 +150,8 @@ def unfinished_runs(output_root: str | Path, resolved: dict[str, Any], exclude: 
         if (d / METRICS).exists() or not RunDir.peek_records(d):
             continue
         try:
-            if json.loads(manifest.read_text(encoding="utf-8")).get("graph_hash") != wanted:
+            found_manifest = json.loads(manifest.read_text(encoding="utf-8"))
+            if found_manifest.get("graph_hash") != wanted or found_manifest.get("shard") != shard_label(resolved):
                 continue
         except (OSError, json.JSONDecodeError):
             continue
@@ -197,6 +212,7 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
         (out.file("config.yaml")).write_text(OmegaConf.to_yaml(resolved), encoding="utf-8")
         manifest = build_manifest(resolved, model=model, harness=suite, sandbox=sandbox)
         manifest["graph_hash"] = graph_hash(resolved)
+        manifest["shard"] = shard_label(resolved)
         params = flat_params(model, suite, sandbox, cfg.run, manifest["config_hash"])
         if tracking.enabled:
             manifest["tracking"] = tracking.settings(cfg.tracking.run_name or default_run_name(params), params)

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from aibench.config import parse_shard, shard_of
 from aibench.errors import AibenchError
 from aibench.harnesses.base import RunContext, TaskSuite
 from aibench.metrics.security import SecuritySummary
@@ -218,6 +219,11 @@ class Runner:
                     f"run.n_samples={run.n_samples} is smaller than every k in metrics.k={ks}: "
                     f"raise run.n_samples to at least {min(ks)} or set metrics.k=[1]"
                 )
+        if parse_shard(getattr(run, "shard", None)) is not None and self.suite.own_engine:
+            raise AibenchError(
+                f"run.shard={run.shard}: this harness runs its own engine, which evaluates all problems at once; "
+                "drop run.shard or use harness.engine=builtin"
+            )
         self.suite.validate(self.model, self.run_cfg)
 
     def context(self, out: RunDir, resume: bool) -> RunContext:
@@ -252,11 +258,31 @@ class Runner:
     def _evaluate(self, ctx: RunContext) -> RunReport:
         suite = self.suite
         problems = suite.problems(ctx.limit)
+        shard = self.shard(problems)
+        if shard is not None:
+            problems = shard_of(problems, shard["index"], shard["count"])
         self.model.prepare(problems)
         samples = ctx.samples(problems, postprocess=suite.postprocess, build_program=suite.program)
         report = self.score(problems, samples)
+        if shard is not None:
+            shard["problems"] = [[p.task, p.task_id, p.index] for p in problems]
+            report.sections["shard"] = shard
         suite.finish(ctx, problems, samples, report)
         return report
+
+    def shard(self, problems: list[Problem]) -> dict[str, Any] | None:
+        """``run.shard=I/N``: which slice this run evaluates (``metrics.json``'s ``shard`` section,
+        completed with the slice's problems), or None for the whole run."""
+        parsed = parse_shard(getattr(self.run_cfg, "shard", None))
+        if parsed is None:
+            return None
+        index, count = parsed
+        if len(problems) < count:
+            raise AibenchError(
+                f"run.shard={index}/{count}: only {len(problems)} problems to split, so shard {index} would be empty; "
+                f"use at most {len(problems)} shards"
+            )
+        return {"index": index, "count": count, "total_problems": len(problems)}
 
     def score(self, problems: list[Problem], samples: SampleRun) -> RunReport:
         """pass@k per task and the security summary over the sample results (problems in dataset order)."""

@@ -23,6 +23,8 @@ LAYERS = {
     "tracking": 2,
     "cli": 2,
     "runner": 3,
+    "merge": 4,  # joins the run dirs of a sharded run (scores with the runner's code)
+    "report": 4,  # the sweep comparison report, over finished run dirs
     "executor": 4,
     "__main__": 5,
 }
