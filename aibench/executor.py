@@ -23,6 +23,7 @@ from aibench.manifest import build_manifest, config_hash
 from aibench.outputs import GENERATIONS, MANIFEST, METRICS, RESULTS, RunDir, read_jsonl
 from aibench.registry import transport_keys
 from aibench.runner import Runner
+from aibench.tracking.sweep import finished_cell, fresh_cell
 from aibench.tracking.tracker import Tracking, default_run_name, flat_params
 from aibench.types import RunReport
 
@@ -195,7 +196,12 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
     assert isinstance(resolved, dict)
     out = choose_run_dir(cfg, resolved, run_dir)
     context["run_dir"] = out.path
-    resume = prepare_run_dir(out, resolved, bool(cfg.run.resume))
+    done = finished_cell(out.path, resolved, graph_hash(resolved), bool(cfg.run.resume))
+    if done is not None:  # a resumed sweep: this cell finished before, it is not redone
+        say(f"sweep cell {display(out.path)} finished before: not redone")
+        return done
+    # a resumed sweep's cell that never started starts afresh
+    resume = prepare_run_dir(out, resolved, bool(cfg.run.resume) and not fresh_cell(out.path))
     tracking = Tracking(cfg, started)  # before the components: MLflow starts up while they load
 
     components: dict[str, Any] = {}
@@ -213,7 +219,7 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
         manifest = build_manifest(resolved, model=model, harness=suite, sandbox=sandbox)
         manifest["graph_hash"] = graph_hash(resolved)
         manifest["shard"] = shard_label(resolved)
-        params = flat_params(model, suite, sandbox, cfg.run, manifest["config_hash"])
+        params = flat_params(model, suite, sandbox, cfg.run, manifest["config_hash"], cfg=resolved)
         if tracking.enabled:
             manifest["tracking"] = tracking.settings(cfg.tracking.run_name or default_run_name(params), params)
             tracking.start(out.path)

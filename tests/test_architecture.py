@@ -27,6 +27,7 @@ LAYERS = {
     "report": 4,  # the sweep comparison report, over finished run dirs
     "executor": 4,
     "__main__": 5,
+    "sweep": 5,  # the Hydra callback of a multirun (tracking's sweep helpers, the comparison report)
 }
 # the component packages are peers (one layer): they may not import each other, except
 PEER_IMPORTS = {("harnesses", "aibench.metrics.pass_at_k")}  # lm-eval's pass@k metric calls the estimator

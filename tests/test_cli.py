@@ -137,8 +137,8 @@ def test_default_job_reference_scores_one_and_logs_to_mlflow(cli, tmp_path):
     assert run.data.metrics["pass_at_1"] == 1.0
     assert run.data.metrics["humaneval/pass_at_1"] == 1.0
     assert run.data.metrics["status/passed"] == 164
-    assert run.data.params["model"] == "reference" and run.data.params["task"] == "humaneval"
-    assert run.data.params["n_samples"] == "1" and run.data.params["sandbox"] == "local"
+    assert run.data.params["model.name"] == "reference" and run.data.params["harness.tasks"] == "humaneval"
+    assert run.data.params["run.n_samples"] == "1" and run.data.params["sandbox.name"] == "local"
     assert run.info.run_name == "reference humaneval n=1"
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"generations.jsonl", "results.jsonl", "metrics.json", "run_manifest.json", "per_problem.csv"} <= artifacts
@@ -244,8 +244,9 @@ def test_sweep_logs_one_mlflow_run_per_job(cli, tmp_path):
     client = MlflowClient(tracking_uri=reports[0]["mlflow"]["uri"])
     exp = client.get_experiment_by_name("aibench")
     runs = client.search_runs([exp.experiment_id])
-    assert sorted(r.data.params["limit"] for r in runs) == ["2", "3"]
-    assert all(r.data.metrics["pass_at_1"] == 1.0 for r in runs)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]  # and the sweep's parent run
+    assert sorted(r.data.params["run.limit"] for r in children) == ["2", "3"] and len(runs) == 3
+    assert all(r.data.metrics["pass_at_1"] == 1.0 for r in children)
 
 
 def _forkservers() -> set[int]:

@@ -97,7 +97,7 @@ def test_dead_tracking_server_costs_seconds_not_minutes_and_offers_the_upload(cl
     run = MlflowClient(tracking_uri=store).get_run(
         json.loads((run_dir / "metrics.json").read_text())["mlflow"]["run_id"]
     )
-    assert run.data.metrics["pass_at_1"] == 1.0 and run.data.params["limit"] == "2"
+    assert run.data.metrics["pass_at_1"] == 1.0 and run.data.params["run.limit"] == "2"
     assert run.info.start_time == metrics["started_ms"] and run.info.end_time == metrics["finished_ms"]
 
 

@@ -1,4 +1,5 @@
-"""Persistent generation cache: one sqlite file, one row per sample.
+"""Persistent generation cache: one sqlite file, one row per sample, shared safely by concurrent
+processes (the jobs of a parallel sweep).
 
 The key is a hash of everything that determines a sample: backend, model identity (name and,
 when the server reports one, its digest), the prompt exactly as sent (raw text or chat
@@ -50,10 +51,21 @@ class GenerationCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")  # concurrent runs (sweeps) share one file
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
-        self._db.commit()
+        # Concurrent runs (the jobs of a sweep, in parallel with hydra/launcher=joblib) share one file:
+        # WAL lets readers and one writer work at once; every write is one short transaction, and a
+        # writer waits for the lock (timeout) instead of failing. Switching to WAL needs a moment of
+        # exclusive access, which several processes opening a new file at once contend for.
+        for attempt in range(50):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(SCHEMA)
+                self._db.commit()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.05 + 0.01 * attempt)
         self.hits = 0
         self.misses = 0
 

@@ -24,10 +24,19 @@ from typing import Any, Mapping
 
 from aibench.errors import AibenchError
 
-# the run files logged as artifacts (generations_<task>.json repeats generations.jsonl and
-# config.yaml repeats run_manifest.json's config: neither is logged)
-ARTIFACTS = ("generations.jsonl", "results.jsonl", "metrics.json", "evaluation_results.json", "run_manifest.json")
+# the run files logged as artifacts (generations_<task>.json repeats generations.jsonl: not logged)
+ARTIFACTS = (
+    "generations.jsonl",
+    "results.jsonl",
+    "metrics.json",
+    "evaluation_results.json",
+    "run_manifest.json",
+    "config.yaml",
+)
 PER_PROBLEM_TABLE = "per_problem.csv"
+PER_TASK_TABLE = "per_task"  # .csv and .json: pass@k, problems, samples and statuses of each task
+SAMPLES_TABLE = "samples.json"  # mlflow.log_table: one row per sample, shown in the MLflow UI
+COMPLETION_CHARS = 4000  # a completion longer than this is cut in the samples table (the file has it whole)
 PREFLIGHT_TIMEOUT = 2.0  # seconds: how long a run waits to learn that its tracking server is down
 
 # MLflow's HTTP defaults retry 7 times with exponential backoff (~4 minutes against a dead
@@ -107,6 +116,8 @@ def flatten_metrics(report: Mapping[str, Any]) -> dict[str, float]:
             out[f"{task}/{metric_name(k)}"] = float(v)
             if len(tasks) == 1:
                 out[metric_name(k)] = float(v)
+    if len(tasks) > 1:
+        out.update({metric_name(k): v for k, v in overall_pass_at_k(tasks).items()})
     for status, count in report.get("status_counts", {}).items():
         out[f"status/{status}"] = float(count)
     for key, value in report.get("security", {}).items():
@@ -127,6 +138,80 @@ def flatten_metrics(report: Mapping[str, Any]) -> dict[str, float]:
                     out[f"cross_check/{task}/{engine}/{metric_name(k)}"] = float(v)
         out["cross_check/agree"] = 1.0 if check.get("agree") else 0.0
     return out
+
+
+def overall_pass_at_k(tasks: Mapping[str, Any]) -> dict[str, float]:
+    """pass@k over every problem of every task (the mean of the per-problem values), for each k
+    that all tasks report; pass@k of one task is the same mean over its own problems."""
+    common: set[str] | None = None
+    values: dict[str, list[float]] = {}
+    for res in tasks.values():
+        ks = set(res.get("pass@k", {}))
+        common = ks if common is None else common & ks
+        for problem in (res.get("per_problem") or {}).values():
+            for k in ks:
+                if isinstance(problem.get(k), (int, float)):
+                    values.setdefault(k, []).append(float(problem[k]))
+    return {k: sum(values[k]) / len(values[k]) for k in sorted(common or ()) if values.get(k)}
+
+
+def per_task_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per task: problems, samples, pass@k and status counts (the per-task table)."""
+    rows = []
+    for task, res in report.get("tasks", {}).items():
+        row: dict[str, Any] = {"task": task, "n_problems": res.get("n_problems"), "n_samples": res.get("n_samples")}
+        row.update({k: v for k, v in res.get("pass@k", {}).items()})
+        row.update({f"status/{k}": v for k, v in sorted((res.get("status_counts") or {}).items())})
+        rows.append(row)
+    return rows
+
+
+def write_per_task_table(report: Mapping[str, Any], directory: Path) -> list[Path]:
+    """``per_task.csv`` and ``per_task.json`` in ``directory``; none for a report without tasks."""
+    import json
+
+    rows = per_task_rows(report)
+    if not rows:
+        return []
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    csv_path, json_path = directory / f"{PER_TASK_TABLE}.csv", directory / f"{PER_TASK_TABLE}.json"
+    with csv_path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    json_path.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    return [csv_path, json_path]
+
+
+def sample_table(run_dir: Path) -> dict[str, list[Any]]:
+    """Columns for ``mlflow.log_table``: one row per sample of ``results.jsonl`` (task, sample, status,
+    passed, the first failing assert or the error, the completion as generated)."""
+    from aibench.outputs import GENERATIONS, RESULTS, read_jsonl
+
+    completions = {
+        (g.get("task"), g.get("task_id"), g.get("sample_index")): g.get("completion") or g.get("program") or ""
+        for g in read_jsonl(run_dir / GENERATIONS)
+    }
+    columns: dict[str, list[Any]] = {
+        k: [] for k in ("task", "task_id", "sample", "status", "passed", "failing_assert", "error", "completion")
+    }
+    for r in read_jsonl(run_dir / RESULTS):
+        key = (r.get("task"), r.get("task_id"), r.get("sample_index"))
+        where = (r.get("detail") or {}).get("failed_assert") or {}
+        completion = completions.get(key, "")
+        if len(completion) > COMPLETION_CHARS:
+            completion = completion[:COMPLETION_CHARS] + f"... [{len(completion) - COMPLETION_CHARS} more chars]"
+        columns["task"].append(r.get("task"))
+        columns["task_id"].append(r.get("task_id"))
+        columns["sample"].append(r.get("sample_index"))
+        columns["status"].append(r.get("status"))
+        columns["passed"].append(bool(r.get("passed")))
+        columns["failing_assert"].append(f"line {where.get('line')}: {where.get('text', '')}" if where else "")
+        columns["error"].append((r.get("error") or "")[:500])
+        columns["completion"].append(completion)
+    return columns
 
 
 def per_problem_table(report: Mapping[str, Any]) -> str:
@@ -213,6 +298,11 @@ def finish_run(
             table = Path(tmp) / PER_PROBLEM_TABLE
             table.write_text(per_problem_table(report), encoding="utf-8")
             client.log_artifact(run_id, str(table))
+            for path in write_per_task_table(report, Path(tmp)):
+                client.log_artifact(run_id, str(path))
+    samples = sample_table(run_dir)
+    if samples["task"]:
+        client.log_table(run_id, data=samples, artifact_file=SAMPLES_TABLE)
     client.set_terminated(run_id, status=status, end_time=end_ms)
 
 
@@ -227,12 +317,15 @@ def log_run(
     artifact_root: Path | None,
     start_ms: int,
     end_ms: int,
+    tags: Mapping[str, str] | None = None,
 ) -> str:
-    """Create and fill one MLflow run in the calling process (the upload command); returns its id."""
+    """Create and fill one MLflow run in the calling process (the upload command); returns its id.
+    ``tags`` adds to the run dir's tag (a sweep job: its parent run, sweep id and overrides)."""
     try:
         client = client_for(uri)
         exp_id = experiment_id(client, uri, experiment, artifact_root)
-        run_id = create_run(client, exp_id, run_name, start_ms, {"aibench.run_dir": str(run_dir.resolve())})
+        all_tags = {**(tags or {}), "aibench.run_dir": str(run_dir.resolve())}
+        run_id = create_run(client, exp_id, run_name, start_ms, all_tags)
         finish_run(client, run_id, params=params, report=report, run_dir=run_dir, end_ms=end_ms)
     except Exception as exc:  # server down, bad URI, DB locked: the run's files stay on disk
         raise AibenchError(f"MLflow logging to {uri} failed: {short_error(exc)} (check --uri)") from None

@@ -6,40 +6,63 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from aibench.console import say
 from aibench.outputs import METRICS, RunDir
 from aibench.types import RunReport
 
 
-def flat_params(model: Any, harness: Any, sandbox: Any, run: Any, cfg_hash: str) -> dict[str, str]:
-    """MLflow params: scalars as they are, lists/dicts as JSON; ``model`` is the backend/model name."""
-    params: dict[str, Any] = {
-        **harness.params(),
-        "sandbox": sandbox.name,
-        "n_samples": run.n_samples,
-        "limit": run.limit,
-        "run_seed": run.seed,
-        "workers": run.workers,
-        "config_hash": cfg_hash,
-    }
-    params.update({k: v for k, v in model.params().items() if k != "model"})
-    params["model"] = model.name
-    return {
-        k: v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, default=str)
-        for k, v in params.items()
-    }
+# keys every sampling backend reports; for a model that does not sample (reference, replay) the
+# configured value is logged instead, so one sweep's runs line up in MLflow's compare view
+SHARED_MODEL_PARAMS = ("temperature", "top_p", "top_k", "max_tokens")
+
+
+def _scalar(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, default=str)
+
+
+def flat_params(
+    model: Any, harness: Any, sandbox: Any, run: Any, cfg_hash: str, cfg: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """MLflow params with stable dotted names, the same for every backend so that a sweep's runs
+    line up in the compare view: ``model.name``, ``model.temperature``, ``model.top_p``, ...,
+    ``harness.name``, ``harness.tasks``, ``sandbox.name``, ``run.n_samples``, ``run.limit``, ...
+    Scalars as they are, lists/dicts as JSON. ``cfg``: the resolved config (configured values of
+    keys a model does not report, ``sandbox.judge``, ``metrics.k``)."""
+    cfg = cfg or {}
+    params: dict[str, Any] = {"model.name": model.name}
+    model_params = {k: v for k, v in model.params().items() if k != "model"}
+    model_cfg = cfg.get("model") or {}
+    for key in SHARED_MODEL_PARAMS:
+        params[f"model.{key}"] = model_params.pop(key, model_cfg.get(key))
+    params.update({f"model.{k}": v for k, v in model_params.items()})
+    harness_params = dict(harness.params())
+    params["harness.name"] = harness_params.pop("harness", getattr(harness, "name", None))
+    if "task" in harness_params:
+        params["harness.tasks"] = harness_params.pop("task")
+    params.update({f"harness.{k}": v for k, v in harness_params.items()})
+    params["sandbox.name"] = sandbox.name
+    if (cfg.get("sandbox") or {}).get("judge") is not None:
+        params["sandbox.judge"] = cfg["sandbox"]["judge"]
+    params.update(
+        {"run.n_samples": run.n_samples, "run.limit": run.limit, "run.seed": run.seed, "run.workers": run.workers}
+    )
+    if (cfg.get("metrics") or {}).get("k") is not None:
+        params["metrics.k"] = cfg["metrics"]["k"]
+    params["config_hash"] = cfg_hash
+    return {k: _scalar(v) for k, v in params.items()}
 
 
 def default_run_name(params: dict[str, Any]) -> str:
     """e.g. ``ollama/llama3 humaneval n=10 T=0.2`` (``limit=5`` for a partial run): readable in
     the MLflow UI's run list."""
-    name = f"{params['model']} {params.get('task', params.get('harness', ''))} n={params['n_samples']}"
-    if params.get("limit") is not None:
-        name += f" limit={params['limit']}"
-    if params.get("temperature") is not None:
-        name += f" T={params['temperature']}"
+    task = params.get("harness.tasks", params.get("harness.name", ""))
+    name = f"{params['model.name']} {task} n={params['run.n_samples']}"
+    if params.get("run.limit") is not None:
+        name += f" limit={params['run.limit']}"
+    if params.get("model.temperature") is not None:
+        name += f" T={params['model.temperature']}"
     return name
 
 
@@ -74,18 +97,25 @@ class Tracking:
 
     def settings(self, run_name: str, params: dict[str, Any]) -> dict[str, Any]:
         """What the upload command needs later (kept in run_manifest.json)."""
+        from aibench.tracking.sweep import job_tags
+
         self.run_name, self.params = run_name, params
-        return {
+        self.tags = job_tags(self.uri)  # a sweep's job: its parent run, the sweep id and its overrides
+        settings = {
             "uri": self.uri,
             "experiment": self.experiment,
             "run_name": run_name,
             "artifact_root": self.artifact_root,
             "params": params,
         }
+        if self.tags:
+            settings["tags"] = self.tags
+        return settings
 
     def start(self, run_dir: Path) -> None:
         if self.bg is not None:
-            self.bg.start(self.run_name, int(self.started * 1000), {"aibench.run_dir": str(run_dir.resolve())})
+            tags = {**getattr(self, "tags", {}), "aibench.run_dir": str(run_dir.resolve())}
+            self.bg.start(self.run_name, int(self.started * 1000), tags)
 
     def finish(self, report: RunReport | None, out: RunDir, status: str = "FINISHED") -> None:
         """Hand the end of the run to the worker; the report's ``mlflow`` entry says how it went.
