@@ -231,6 +231,25 @@ def print_summary(run_report: RunReport) -> None:
                 f"{task}: {omitted} not reported (needs at least k samples for every problem; raise run.n_samples)",
                 soft_wrap=True,
             )
+    for task, res in pass_at_k.items():
+        if res.get("pass@k_exit0_rule"):  # MultiPL-E's rule beside the honest figures
+            figures = ", ".join(f"{k} {v:.4f}" for k, v in res["pass@k_exit0_rule"].items())
+            console.print(
+                f"{task}: MultiPL-E's exit-0 rule: {figures} "
+                f"({res.get('exit0_rule_only', 0)} samples pass only by exiting 0 before their tests completed)",
+                soft_wrap=True,
+            )
+    languages = {} if "table" in report else report.get("languages") or {}
+    if len(languages) > 1 or any(len(lang["tasks"]) > 1 for lang in languages.values()):
+        console.print(
+            "per language: "
+            + "; ".join(
+                f"{name} ({lang['n_problems']} problems) "
+                + ", ".join(f"{k} {v:.4f}" for k, v in {**lang["pass@k"], **lang.get("pass@k_exit0_rule", {})}.items())
+                for name, lang in languages.items()
+            ),
+            soft_wrap=True,
+        )
     security = report.get("security")
     if security:
         console.print(

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterator
 from aibench.config import parse_shard, shard_of
 from aibench.errors import AibenchError
 from aibench.harnesses.base import RunContext, TaskSuite
+from aibench.harnesses.language_detection import explain_language_mismatch
+from aibench.metrics.pass_at_k import language_scores
 from aibench.metrics.security import SecuritySummary
 from aibench.models.base import Model
 from aibench.outputs import GENERATIONS, RESULTS, RunDir, SampleKey, generation_record, result_record
@@ -142,6 +144,8 @@ def run_samples(
     finish_reasons: dict[SampleKey, str | None] = {}
 
     def record_result(key: SampleKey, verdict: Verdict, finish_reason: str | None) -> None:
+        if key in by_key:
+            verdict = explain_language_mismatch(by_key[key], generations.get(key), verdict)
         rec = result_record(key, verdict, finish_reason)
         out.append(RESULTS, rec)
         results[key] = SampleResult.from_record(rec)
@@ -199,6 +203,30 @@ def run_samples(
         resumed=resumed,
         status_counts=counts,
     )
+
+
+def preflight(sandbox: Any, languages: list[str]) -> None:
+    """Stop before any model request when a language's toolchain is missing where programs run
+    (never a pass@1 = 0 from a missing compiler): the sandbox's own ``preflight(languages)`` (a list
+    of missing items, each naming its fix) where it has one, else the host's toolchains as the
+    local sandbox's samples see them."""
+    if languages == ["python"] or not languages:
+        return
+    check = getattr(sandbox, "preflight", None)
+    if callable(check):
+        missing = list(check(languages))
+    elif getattr(sandbox, "name", None) == "local":
+        from aibench.sandboxes.languages import toolchains
+
+        visible = list(getattr(sandbox, "extra_paths", [])) if getattr(sandbox, "isolate_filesystem", False) else None
+        missing = toolchains.check(languages, visible=visible)
+    else:
+        return
+    if missing:
+        raise AibenchError(
+            f"toolchain missing for {', '.join(languages)} (sandbox={getattr(sandbox, 'name', '?')}): "
+            + "; ".join(missing)
+        )
 
 
 class Runner:
@@ -261,6 +289,7 @@ class Runner:
         shard = self.shard(problems)
         if shard is not None:
             problems = shard_of(problems, shard["index"], shard["count"])
+        preflight(self.sandbox, sorted({p.language for p in problems}))  # before any model request
         self.model.prepare(problems)
         samples = ctx.samples(problems, postprocess=suite.postprocess, build_program=suite.program)
         report = self.score(problems, samples)
@@ -301,6 +330,9 @@ class Runner:
                 "status_counts": dict(Counter(r.status for r in task_results)),
                 "per_problem": scores["per_problem"],
             }
+        report.sections.update(
+            language_scores(self.metrics, results, {p.task: p.language for p in problems}, report.tasks)
+        )
         report.security = self.security.compute(results)
         report.samples = {"generated": samples.requested, "executed": samples.executed, "resumed": samples.resumed}
         return report

@@ -147,6 +147,8 @@ class SampleResult:
     status: str
     passed: bool
     strays_killed: int = 0  # stray processes the sandbox killed after the program ended
+    # MultiPL-E's rule (exit code 0 = passed), where the runner reports it (native languages)
+    exit0_rule_passed: bool | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -155,7 +157,9 @@ class SampleResult:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> "SampleResult":
         """From a ``results.jsonl`` record."""
-        strays = (record.get("detail") or {}).get("strays_killed", 0) or 0
+        detail = record.get("detail") or {}
+        strays = detail.get("strays_killed", 0) or 0
+        exit0 = detail.get("exit0_rule_passed")
         return cls(
             task=record["task"],
             task_id=record["task_id"],
@@ -163,6 +167,7 @@ class SampleResult:
             status=record["status"],
             passed=bool(record["passed"]),
             strays_killed=int(strays),
+            exit0_rule_passed=None if exit0 is None else bool(exit0),
         )
 
 

@@ -17,7 +17,11 @@ why nothing was decided. ``mismatch(text, expected)`` is the failure reason (or 
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Any
+
+from aibench.types import Verdict
 
 LANGUAGES = ("python", "javascript", "java", "cpp")
 INFO_ALIASES = {
@@ -126,3 +130,34 @@ def mismatch(text: str, expected: str) -> str | None:
     if lang is None or lang == expected:
         return None
     return f"language mismatch: the program looks like {lang} ({how}), the task's language is {expected}"
+
+
+# statuses a program in the wrong language ends with (it did not compile or did not run its tests)
+_MISMATCH_STATUSES = ("failed", "compile_error")
+
+
+def explain_language_mismatch(problem: Any, code: str | None, verdict: Verdict) -> Verdict:
+    """A failed verdict whose program is detectably in another language than its task's, with the
+    mismatch as its failure reason (``error`` first, ``detail.reason = "language_mismatch"``, the
+    execution's own error kept in ``detail.execution_error``). Passing verdicts and programs that
+    look like their task's language (or nothing decidable) are returned unchanged: detection never
+    turns a pass into a failure, and the status stays the execution's."""
+    if verdict.passed or code is None or verdict.status.value not in _MISMATCH_STATUSES:
+        return verdict
+    expected = getattr(problem, "language", None)
+    if not expected:
+        return verdict
+    reason = mismatch(code, expected)
+    if reason is None:
+        return verdict
+    lang, how = detect(code)
+    detail = dict(verdict.detail)
+    detail.update(
+        reason="language_mismatch",
+        language_mismatch={"detected": lang, "how": how, "expected": normalise(expected)},
+        execution_error=verdict.error,
+    )
+    if "reason" in verdict.detail:
+        detail["execution_reason"] = verdict.detail["reason"]
+    error = f"{reason} ({verdict.status.value}: {verdict.error})" if verdict.error else reason
+    return dataclasses.replace(verdict, error=error[:400], detail=detail)

@@ -9,7 +9,7 @@ when every problem has at least k samples (``(total >= k).all()``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from aibench.registry import register
 from aibench.types import SampleResult
@@ -29,6 +29,13 @@ def estimate_pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - prod
 
 
+def exit0_rule(result: SampleResult) -> bool:
+    """MultiPL-E's verdict (``single_experiment_pass_k.for_file``: status OK and exit code 0): the
+    runner's ``exit0_rule_passed`` where it reports one, else the honest verdict (a sample that
+    never ran - compile error, generation error - fails both)."""
+    return result.passed if result.exit0_rule_passed is None else result.exit0_rule_passed
+
+
 @dataclass
 class PassAtKConfig:
     k: list[int] = field(default_factory=lambda: [1, 10, 100])
@@ -40,8 +47,10 @@ class PassAtK:
 
     name = "pass_at_k"
 
-    def __init__(self, k: list[int] | tuple[int, ...] = (1, 10, 100)):
-        ks = sorted({int(x) for x in k})
+    def __init__(self, cfg: PassAtKConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        ks = sorted(set(configure(self, cfg, settings).k))
         if not ks or ks[0] < 1:
             raise ValueError("metrics.k must be a non-empty list of integers >= 1")
         self.k = ks
@@ -49,14 +58,17 @@ class PassAtK:
     def reportable_k(self, n_min: int) -> list[int]:
         return [k for k in self.k if k <= n_min]
 
-    def compute(self, results: Iterable[SampleResult]) -> dict[str, Any]:
+    def compute(
+        self, results: Iterable[SampleResult], correct: Callable[[SampleResult], bool] | None = None
+    ) -> dict[str, Any]:
         """Overall and per-problem pass@k of ``results`` (one task's samples; problems in the order
-        their first sample comes)."""
+        their first sample comes). ``correct`` decides which samples count (default: ``passed``;
+        :func:`exit0_rule` is MultiPL-E's rule)."""
         counts: dict[str, list[int]] = {}
         for r in results:
             n_c = counts.setdefault(r.task_id, [0, 0])
             n_c[0] += 1
-            n_c[1] += int(r.passed)
+            n_c[1] += int(r.passed if correct is None else correct(r))
         return self.from_counts({pid: (n, c) for pid, (n, c) in counts.items()})
 
     def from_counts(self, counts: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
@@ -78,3 +90,83 @@ class PassAtK:
             "n_max": n_max,
             "k_omitted": [k for k in self.k if k not in ks],
         }
+
+
+# Languages whose runners run the program as its own executable and report MultiPL-E's exit-0 rule
+EXIT0_RULE_LANGUAGES = ("javascript", "java", "cpp")
+EXIT0_SUFFIX = "_exit0_rule"
+
+
+def _mlflow_name(key: str) -> str:
+    return key.replace("@", "_at_")
+
+
+def language_scores(
+    metrics: Any,
+    results: list[SampleResult],
+    task_language: Mapping[str, str],
+    tasks: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """MultiPL-E's exit-0 rule beside the honest pass@k, and pass@k per language.
+
+    Adds to each entry of ``tasks`` (the report's per-task scores) whose language reports the
+    rule (or whose samples carry it): ``pass@k_exit0_rule`` (``{"pass@1_exit0_rule": ...}``, same k as
+    ``pass@k``) and ``exit0_rule_only`` (samples that pass only by exiting 0, e.g. before the
+    tests). Returns the report sections ``languages`` (per language: its tasks, problems, samples,
+    ``pass@k`` over all its problems and the exit-0 figures) and ``extra_metrics`` (the same numbers
+    under MLflow names: ``<task>/pass_at_1_exit0_rule``, ``language/<lang>/pass_at_1``, ...)."""
+    by_task: dict[str, list[SampleResult]] = {}
+    for r in results:
+        by_task.setdefault(r.task, []).append(r)
+    extra: dict[str, float] = {}
+
+    def exit0_figures(rs: list[SampleResult], key: Callable[[SampleResult], str]) -> tuple[dict[str, float], int]:
+        counts: dict[str, list[int]] = {}
+        for r in rs:
+            n_c = counts.setdefault(key(r), [0, 0])
+            n_c[0] += 1
+            n_c[1] += int(exit0_rule(r))
+        scores = metrics.from_counts({pid: (n, c) for pid, (n, c) in counts.items()})
+        only = sum(1 for r in rs if exit0_rule(r) and not r.passed)
+        return {k + EXIT0_SUFFIX: v for k, v in scores["pass@k"].items()}, only
+
+    def reports_rule(lang: str | None, rs: list[SampleResult]) -> bool:
+        return lang in EXIT0_RULE_LANGUAGES or any(r.exit0_rule_passed is not None for r in rs)
+
+    for task, res in tasks.items():
+        rs = by_task.get(task, [])
+        if not rs or not reports_rule(task_language.get(task), rs):
+            continue
+        figures, only = exit0_figures(rs, lambda r: r.task_id)
+        res["pass@k_exit0_rule"], res["exit0_rule_only"] = figures, only
+        for k, v in figures.items():
+            extra[f"{task}/{_mlflow_name(k)}"] = v
+            if len(tasks) == 1:
+                extra[_mlflow_name(k)] = v
+
+    languages: dict[str, dict[str, Any]] = {}
+    for lang in sorted({task_language[t] for t in tasks if t in task_language}):
+        names = [t for t in tasks if task_language.get(t) == lang]
+        rs = [r for t in names for r in by_task.get(t, [])]
+        counts: dict[str, list[int]] = {}
+        for r in rs:
+            n_c = counts.setdefault(f"{r.task}/{r.task_id}", [0, 0])
+            n_c[0] += 1
+            n_c[1] += int(r.passed)
+        scores = metrics.from_counts({pid: (n, c) for pid, (n, c) in counts.items()})
+        entry: dict[str, Any] = {
+            "tasks": names,
+            "n_problems": len(counts),
+            "n_samples": len(rs),
+            "pass@k": scores["pass@k"],
+            "k_omitted": scores["k_omitted"],
+        }
+        for k, v in scores["pass@k"].items():
+            extra[f"language/{lang}/{_mlflow_name(k)}"] = v
+        if rs and reports_rule(lang, rs):
+            figures, only = exit0_figures(rs, lambda r: f"{r.task}/{r.task_id}")
+            entry["pass@k_exit0_rule"], entry["exit0_rule_only"] = figures, only
+            for k, v in figures.items():
+                extra[f"language/{lang}/{_mlflow_name(k)}"] = v
+        languages[lang] = entry
+    return {"languages": languages, "extra_metrics": extra}

@@ -20,8 +20,10 @@ from aibench.types import Completion, Problem, Program, RunReport
 @dataclass
 class BigCodeHarnessConfig:
     tasks: list[str] = field(default_factory=lambda: ["humaneval"])
-    # task name -> local dataset file in the HF/BigCode layout (.jsonl, .jsonl.gz or .json)
-    data_paths: dict[str, str] = field(default_factory=dict)
+    # task name -> local dataset file in the public dataset's layout (.jsonl, .jsonl.gz or .json);
+    # every task has its key (null: the built-in or online data), so harness.data_paths.<task>=FILE
+    # overrides it without Hydra's "+"
+    data_paths: dict[str, Optional[str]] = field(default_factory=lambda: dict.fromkeys(task_registry()))
     # builtin: aibench's tasks, scored in aibench's sandbox; bigcode_eval: the real package's
     # tasks and scoring (extra aibench[bigcode], see docs/bigcode_engine.md)
     engine: str = "builtin"

@@ -27,11 +27,12 @@ def stop_at_stop_token(text: str, stop_words: tuple[str, ...] | list[str]) -> st
     return text[:cut]
 
 
-def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Rows of a local dataset file in the HF/BigCode layout: .jsonl(.gz) or a .json list."""
+def read_records(path: str | Path, expected: str = "") -> Iterator[dict[str, Any]]:
+    """Rows of a local dataset file in the HF/BigCode layout: .jsonl(.gz) or a .json list.
+    ``expected``: the layout the task reads, named in the not-found error."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise AibenchError(f"dataset file not found: {p} (check harness.data_paths)")
+        raise AibenchError(f"dataset file not found: {p} ({expected or 'check harness.data_paths'})")
     opener: Callable[..., Any] = gzip.open if p.suffix == ".gz" else open
     with opener(p, "rt", encoding="utf-8") as fh:
         if p.name.endswith((".jsonl", ".jsonl.gz")):
@@ -49,6 +50,22 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
             if not isinstance(rows, list):
                 raise AibenchError(f"{p}: expected a JSON list of rows (or {{'test': [...]}})")
             yield from rows
+
+
+def load_hub_dataset(task: "Task", path: str, name: str | None = None, split: str = "test", **kw: Any) -> list[dict]:
+    """The rows of a public dataset through ``datasets`` (as the BigCode harness loads it); any
+    failure (no network, not cached, package missing) is one line naming the local-file route."""
+    where = f"{path}" + (f" config {name}" if name else "") + f" split {split}"
+    try:
+        from datasets import load_dataset
+
+        return [dict(r) for r in load_dataset(path, name, split=split, **kw)]
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, offline mode, DatasetNotFoundError, ...
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise AibenchError(
+            f"{task.name}: could not load the dataset {where} through datasets ({type(exc).__name__}: {why}); "
+            f"offline, {task.expected_data()}"
+        ) from None
 
 
 def program_for(problem: Problem, code: str, sample_index: int = 0) -> Program:
@@ -78,6 +95,15 @@ class Task(ABC):
 
     def __init__(self, data_path: str | None = None):
         self.data_path = data_path
+        self._rows: list[dict[str, Any]] | None = None
+
+    def expected_data(self) -> str:
+        """The local file this task reads, for error messages."""
+        fields = ", ".join(self.required_fields)
+        return (
+            f"expected harness.data_paths.{self.name}=FILE, a .jsonl (one row per line) or .json list "
+            f"with the fields {fields}"
+        )
 
     # -- data -----------------------------------------------------------------------------
     @abstractmethod
@@ -85,7 +111,9 @@ class Task(ABC):
         """The dataset rows when no local file is given."""
 
     def rows(self) -> list[dict[str, Any]]:
-        rows = list(read_records(self.data_path)) if self.data_path else self.default_rows()
+        if self._rows is not None:
+            return self._rows
+        rows = list(read_records(self.data_path, self.expected_data())) if self.data_path else self.default_rows()
         for i, row in enumerate(rows):
             missing = [f for f in self.required_fields if f not in row]
             if missing:
@@ -93,6 +121,7 @@ class Task(ABC):
                     f"{self.name}: row {i} of {self.data_path or 'the dataset'} lacks {', '.join(missing)} "
                     f"(expected fields: {', '.join(self.required_fields)})"
                 )
+        self._rows = rows
         return rows
 
     @abstractmethod
