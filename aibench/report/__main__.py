@@ -1,0 +1,46 @@
+"""``python -m aibench.report SWEEP_DIR [-o OUT]``: the comparison report of a sweep's finished runs
+(default OUT: SWEEP_DIR/report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aibench.errors import AibenchError
+
+PREFIX = "aibench: error: "
+USAGE = "python -m aibench.report SWEEP_DIR [-o OUT] [--no-png]"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, like every aibench error
+        sys.stderr.write(f"{PREFIX}{message} (usage: {USAGE})\n")
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from aibench.report import INSTALL, build_report, have_matplotlib
+
+    parser = _Parser(prog="python -m aibench.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", help="a sweep dir (outputs/multirun/<date>/<time>) holding one run dir per job")
+    parser.add_argument("-o", "--out", help="where the report goes (default: SWEEP_DIR/report)")
+    parser.add_argument("--no-png", action="store_true", help="the HTML page only (no matplotlib needed)")
+    args = parser.parse_args(argv)
+    out = Path(args.out) if args.out else Path(args.sweep_dir) / "report"
+    png = False if args.no_png else have_matplotlib()
+    try:
+        files = build_report(Path(args.sweep_dir), out, png=png)
+    except AibenchError as exc:
+        sys.stderr.write(f"{PREFIX}{exc}\n")
+        return 2
+    print(f"report of {args.sweep_dir}: {files[0]}")
+    for f in files[1:]:
+        print(f"  {f}")
+    if not png and not args.no_png:
+        print(f"note: no PNGs (matplotlib is not installed: {INSTALL})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
