@@ -37,7 +37,7 @@ class Shard:
     index: int
     count: int
     total: int
-    problems: list[tuple[str, str, int]]  # (task, task_id, dataset index)
+    problems: list[tuple[str, str, int, str]]  # (task, task_id, dataset index, language)
     manifest: dict[str, Any]
     metrics: dict[str, Any]
     results: dict[tuple[str, str, int], dict[str, Any]]
@@ -80,7 +80,7 @@ def load_shard(path: Path) -> Shard:
     shard = metrics.get("shard")
     if not isinstance(shard, dict):
         raise AibenchError(f"{path} is not a shard (it ran without run.shard=I/N): merge only the shards of one run")
-    problems = [(str(t), str(tid), int(i)) for t, tid, i in shard["problems"]]
+    problems = [(str(p[0]), str(p[1]), int(p[2]), str(p[3]) if len(p) > 3 else "python") for p in shard["problems"]]
     results = {sample_key(r): r for r in read_jsonl(path / RESULTS)}
     generations = {sample_key(r): r for r in read_jsonl(path / GENERATIONS)}
     out = Shard(
@@ -101,7 +101,7 @@ def load_shard(path: Path) -> Shard:
 def _check_complete(shard: Shard) -> None:
     """Every problem of the shard has exactly the samples its metrics.json counted, and no others."""
     label = f"shard {shard.index}/{shard.count} ({shard.path})"
-    own = {(t, tid) for t, tid, _ in shard.problems}
+    own = {(p[0], p[1]) for p in shard.problems}
     stray = sorted({(t, tid) for t, tid, _ in shard.results} - own)
     if stray:
         raise AibenchError(
@@ -181,7 +181,7 @@ def check_shards(shards: list[Shard]) -> None:
     totals = {s.total for s in shards}
     owners: dict[tuple[str, str], int] = {}
     for s in shards:
-        for t, tid, _ in s.problems:
+        for t, tid, *_ in s.problems:
             if (t, tid) in owners:
                 raise AibenchError(f"{tid} is in shard {owners[(t, tid)]}/{count} and {s.index}/{count}: not one split")
             owners[(t, tid)] = s.index
@@ -209,9 +209,7 @@ def merge(paths: list[str | Path], out_dir: str | Path | None = None, force: boo
     first = shards[0]
     config = json.loads(json.dumps(first.manifest.get("config") or {}))
     config.setdefault("run", {})["shard"] = None
-    problems = sorted(
-        (_Problem(t, tid, i) for s in shards for t, tid, i in s.problems), key=lambda p: (p.task, p.index)
-    )
+    problems = sorted((_Problem(*p) for s in shards for p in s.problems), key=lambda p: (p.task, p.index))
     order = {(p.task, p.task_id): n for n, p in enumerate(problems)}
 
     def ordered(records: dict[tuple[str, str, int], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -277,6 +275,7 @@ class _Problem:
     task: str
     task_id: str
     index: int
+    language: str
 
 
 class _Suite:

@@ -294,7 +294,7 @@ class Runner:
         samples = ctx.samples(problems, postprocess=suite.postprocess, build_program=suite.program)
         report = self.score(problems, samples)
         if shard is not None:
-            shard["problems"] = [[p.task, p.task_id, p.index] for p in problems]
+            shard["problems"] = [[p.task, p.task_id, p.index, p.language] for p in problems]
             report.sections["shard"] = shard
         suite.finish(ctx, problems, samples, report)
         return report

@@ -134,7 +134,7 @@ def test_shards_record_their_slice_and_merge_to_the_unsharded_run(runs, tmp_path
         assert json.loads((d / "run_manifest.json").read_text())["shard"] == f"{i}/{SHARDS}"
         assert f"shard: {i}/{SHARDS}" in (d / "config.yaml").read_text()
         per_problem = metrics["tasks"]["humaneval"]["per_problem"]
-        assert {tid for _, tid, _ in metrics["shard"]["problems"]} == set(per_problem)
+        assert {p[1] for p in metrics["shard"]["problems"]} == set(per_problem)
         for task_id, values in per_problem.items():
             assert task_id not in seen, f"{task_id} in two shards"
             seen[task_id] = values["n"]
@@ -150,6 +150,10 @@ def test_shards_record_their_slice_and_merge_to_the_unsharded_run(runs, tmp_path
     assert task["per_problem"] == want["per_problem"]
     assert task["status_counts"] == want["status_counts"] and {"passed", "failed"} <= set(task["status_counts"])
     assert merged["status_counts"] == full["status_counts"] and merged["security"] == full["security"]
+    run_specific = {"run_dir", "config_hash", "started_ms", "finished_ms", "elapsed_s", "mlflow", "merged"}
+    assert {k: v for k, v in merged.items() if k not in run_specific} == {
+        k: v for k, v in full.items() if k not in run_specific
+    }  # every section (per-language scores, sample counts, ...) as the unsharded run has it
     assert verdicts(out) == verdicts(runs / "full")
     gens = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
     assert len(gens) == LIMIT * N_SAMPLES
