@@ -7,7 +7,8 @@ import hydra
 
 from aibench.cli import fast_help
 from aibench.cli import install as install_error_reporting
-from aibench.config import config_dir, register_configs
+from aibench.components import register_configs
+from aibench.config import config_dir
 
 register_configs()
 install_error_reporting()

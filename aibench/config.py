@@ -1,34 +1,29 @@
-"""Structured-config schemas, registered in Hydra's ConfigStore.
+"""Structured-config schemas: the top level here, each component's in its own module.
 
 The top level (``run``, ``tracking``, ``paths``) is defined here. Each component module under
 ``aibench/models``, ``aibench/harnesses``, ``aibench/sandboxes`` and ``aibench/metrics`` declares its
-own schema dataclass and registers it with ``@aibench.registry.register(group, name, Schema)``; they
-are stored as ``schema/<group>/<name>`` and a group YAML extends one with
-``defaults: [/schema/<group>/<name>@_here_]``. A typo or a wrong type in any key therefore fails at
-compose time, naming the key. Component modules keep heavy imports inside functions, so importing
-them all here stays cheap.
+own schema dataclass and registers it with ``@aibench.registry.register(group, name, Schema)``;
+``aibench/components.py`` imports every such module and :func:`store_schemas` stores the schemas as
+``schema/<group>/<name>``, which a group YAML extends with ``defaults: [/schema/<group>/<name>@_here_]``.
+A typo or a wrong type in any key therefore fails at compose time, naming the key.
+:func:`configure` builds a component's schema object from keyword arguments, checked the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import importlib.util
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from omegaconf import MISSING
 
-# config group -> package holding its components
-GROUP_PACKAGES = {
-    "model": "aibench.models",
-    "harness": "aibench.harnesses",
-    "sandbox": "aibench.sandboxes",
-    "metrics": "aibench.metrics",
-}
+from aibench.errors import AibenchError
+from aibench.registry import BY_TARGET, SCHEMAS
+
+GROUPS = ("model", "harness", "sandbox", "metrics")
 
 
 @dataclass
@@ -53,7 +48,7 @@ class TrackingConfig:
 @dataclass
 class PathsConfig:
     output_root: str = "outputs"  # relative to the directory you run from
-    cache_dir: str = "outputs/cache"  # generation cache of the model backends
+    cache_dir: str = "${paths.output_root}/cache"  # generation cache of the model backends
 
 
 @dataclass
@@ -67,20 +62,8 @@ class AibenchConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 
-def _component_modules(package: str):
-    pkg = importlib.import_module(package)
-    for info in pkgutil.walk_packages(pkg.__path__, prefix=package + "."):
-        leaf = info.name.rsplit(".", 1)[-1]
-        if leaf.startswith("_") or leaf == "base":
-            continue
-        yield importlib.import_module(info.name)
-
-
-_registered = False
-# schema class name -> its field names, and component ``_target_`` -> (schema name, field names):
-# the valid keys an error message offers
+# schema class name -> its field names: the valid keys an error message offers
 SCHEMA_FIELDS: dict[str, list[str]] = {}
-TARGET_FIELDS: dict[str, list[str]] = {}
 TOP_LEVEL = {"run": RunConfig, "tracking": TrackingConfig, "paths": PathsConfig}
 
 
@@ -88,29 +71,56 @@ def _fields(schema: type) -> list[str]:
     return [f.name for f in dataclasses.fields(schema) if not f.name.startswith("_")]
 
 
-def register_configs() -> None:
-    """Register the top-level schema and every component's ``SCHEMAS`` (idempotent)."""
-    global _registered
-    if _registered:
-        return
+def store_schemas() -> None:
+    """Store the top-level schema and every registered component schema in Hydra's ConfigStore
+    (``aibench.components.register_configs`` imports the components first)."""
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(name="aibench_schema", node=AibenchConfig)
     for schema in TOP_LEVEL.values():
         SCHEMA_FIELDS[schema.__name__] = _fields(schema)
-    from aibench import registry
-
-    for package in GROUP_PACKAGES.values():
-        for _ in _component_modules(package):  # importing a module runs its @register
-            pass
-    for group, schemas in registry.SCHEMAS.items():
+    for group, schemas in SCHEMAS.items():
         for name, schema in schemas.items():
             cs.store(group=f"schema/{group}", name=name, node=schema)
             SCHEMA_FIELDS[schema.__name__] = _fields(schema)
-    for target, schema in registry.BY_TARGET.items():
-        TARGET_FIELDS[target] = _fields(schema)
-    _registered = True
+
+
+def configure(component: Any, cfg: Any = None, settings: Mapping[str, Any] | None = None) -> Any:
+    """The schema object ``component`` (a registered class or an instance of one) is built from:
+    ``cfg`` (an instance of its schema, or a mapping) with keyword ``settings`` on top, checked
+    against the schema by OmegaConf (an unknown key is a TypeError, a wrong type a ValueError).
+
+    ``hydra.utils.instantiate`` passes the composed fields as keyword arguments; code that builds a
+    component directly passes a schema object or keywords. Interpolations left in a schema default
+    (``seed: ${run.seed}``) resolve against the top level's defaults; outside a composed run there
+    is no generation cache unless ``cache_dir`` is given."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
+
+    cls = component if isinstance(component, type) else type(component)
+    schema = cls.Schema
+    if isinstance(cfg, schema) and not settings:
+        return cfg  # already built by configure (a subclass's constructor passing it up)
+    node = OmegaConf.structured(schema)
+    try:
+        for layer in (cfg, settings):
+            if layer is None:
+                continue
+            if dataclasses.is_dataclass(layer):
+                layer = OmegaConf.to_container(OmegaConf.structured(layer), resolve=False)
+            node = OmegaConf.merge(node, layer)
+    except ConfigKeyError as exc:
+        raise TypeError(f"{cls.__name__}: unexpected setting {exc.key!r} (not in {schema.__name__})") from None
+    except ValidationError as exc:
+        raise ValueError(f"{cls.__name__}: {str(exc).splitlines()[0]}") from None
+    context = {"run": RunConfig(), "paths": {"output_root": PathsConfig.output_root, "cache_dir": None}}
+    root = OmegaConf.create({**context, "component": node})
+    try:
+        return OmegaConf.to_object(root.component)
+    except MissingMandatoryValue as exc:
+        key = str(exc.full_key).removeprefix("component.")
+        raise AibenchError(f"{cls.config_group}.{key} is not set: pass {key}=...") from None
 
 
 def unknown_key_message(parent: str, key: str, valid: list[str]) -> str:
@@ -123,9 +133,6 @@ def unknown_key_message(parent: str, key: str, valid: list[str]) -> str:
 def validate(cfg: Any) -> None:
     """What compose-time schemas let through: keys added with ``+`` (Hydra adds them even to a
     structured node) and out-of-range values. Raises AibenchError naming the key."""
-    from aibench.errors import AibenchError
-
-    register_configs()
     for section, schema in TOP_LEVEL.items():
         node = cfg.get(section)
         if node is None:
@@ -134,12 +141,13 @@ def validate(cfg: Any) -> None:
         for key in node.keys():
             if key not in valid:
                 raise AibenchError(unknown_key_message(section, str(key), valid))
-    for group in GROUP_PACKAGES:
+    for group in GROUPS:
         node = cfg.get(group)
         target = node.get("_target_") if node is not None and hasattr(node, "get") else None
-        valid = TARGET_FIELDS.get(target) if isinstance(target, str) else None
-        if valid is None:
+        schema = BY_TARGET.get(target) if isinstance(target, str) else None
+        if schema is None:
             continue
+        valid = _fields(schema)
         for key in node.keys():
             if key != "_target_" and key not in valid:
                 raise AibenchError(unknown_key_message(group, str(key), valid))

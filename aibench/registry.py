@@ -1,12 +1,20 @@
 """One registration decorator for every component (model backends, task suites, sandboxes, metrics).
 
     @register("model", "ollama", OllamaConfig)
-    class OllamaModel(SamplingModel): ...
+    class OllamaModel(SamplingModel):
+        def __init__(self, cfg: OllamaConfig | None = None, /, **settings):
+            cfg = configure(self, cfg, settings)   # aibench.config.configure
+            ...
 
-sets the schema's ``_target_`` to the class, stores the schema (``schema/<group>/<name>`` in
-Hydra's ConfigStore, which a group YAML extends with ``defaults: [/schema/<group>/<name>@_here_]``)
-and registers the name. A schema field marked with :func:`transport` changes how samples are
-fetched, not what they are: the resume hash leaves it out.
+sets the schema's ``_target_`` to the class, keeps the schema (``cls.Schema``; ``aibench.config``
+stores it as ``schema/<group>/<name>`` in Hydra's ConfigStore, which a group YAML extends with
+``defaults: [/schema/<group>/<name>@_here_]``) and registers the name. Every setting is declared
+once, in the schema: the constructor takes the schema object (``hydra.utils.instantiate`` passes
+the fields as keyword arguments, which :func:`aibench.config.configure` turns back into one).
+A schema field marked with :func:`transport` changes how samples are fetched, not what they are:
+the resume hash leaves it out.
+
+The registered modules are listed in ``aibench/components.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ def register(group: str, name: str, schema: type) -> Callable[[T], T]:
         SCHEMAS.setdefault(group, {})[name] = registered
         BY_TARGET[target] = registered
         cls.Schema = registered  # type: ignore[attr-defined]
+        cls.config_group = group  # type: ignore[attr-defined]
         return cls
 
     return decorate

@@ -29,7 +29,7 @@ from aibench.models.ollama import OllamaModel  # noqa: E402
 
 
 def run(url: str, reqs, concurrency: int, cache_dir: str | None) -> tuple[float, int]:
-    m = OllamaModel("llama3", host=url, concurrency=concurrency, cache_dir=cache_dir)
+    m = OllamaModel(name="llama3", host=url, concurrency=concurrency, cache_dir=cache_dir)
     m.check()
     t0 = time.perf_counter()
     out = list(m.generate(reqs))

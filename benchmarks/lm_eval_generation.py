@@ -101,7 +101,8 @@ def run_lm_eval(srv, task_dir: Path, concurrency: int, limit, full_index: bool) 
 def run_aibench(srv, task_dir: Path, concurrency: int, limit, out: Path) -> tuple[float, dict]:
     from hydra import compose
 
-    from aibench.config import initialize_config, register_configs
+    from aibench.components import register_configs
+    from aibench.config import initialize_config
     from aibench.executor import run
 
     register_configs()

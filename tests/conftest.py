@@ -23,7 +23,8 @@ def compose():
     """``compose(overrides) -> DictConfig`` with aibench's config tree and schemas."""
     from hydra import compose as hydra_compose
 
-    from aibench.config import initialize_config, register_configs
+    from aibench.components import register_configs
+    from aibench.config import initialize_config
 
     register_configs()
 

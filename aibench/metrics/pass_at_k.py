@@ -47,8 +47,10 @@ class PassAtK:
 
     name = "pass_at_k"
 
-    def __init__(self, k: list[int] | tuple[int, ...] = (1, 10, 100)):
-        ks = sorted({int(x) for x in k})
+    def __init__(self, cfg: PassAtKConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        ks = sorted(set(configure(self, cfg, settings).k))
         if not ks or ks[0] < 1:
             raise ValueError("metrics.k must be a non-empty list of integers >= 1")
         self.k = ks

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Optional
 
 from aibench.errors import AibenchError
 from aibench.models.sampling import SamplingConfig, SamplingModel
-from aibench.registry import register
+from aibench.registry import register, transport
 from aibench.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class HFConfig(SamplingConfig):
     device: str = "auto"  # "cpu", "cuda", "cuda:1", "mps" or "auto" (cuda if available)
     dtype: str = "auto"  # "float32", "bfloat16", "float16" or "auto" (fp32 on cpu, bf16 on gpu)
     batch_size: int = 8  # sequences per generate() call
-    concurrency: int = 1  # batches in flight (one model: keep 1)
+    concurrency: int = transport(1)  # batches in flight (one model: keep 1)
     trust_remote_code: bool = False
     local_files_only: bool = False  # true: never download, the model must be on disk
     revision: Optional[str] = None
@@ -79,25 +79,17 @@ def cut_at_first(text: str, words: list[str]) -> tuple[str, bool]:
 class HFModel(SamplingModel):
     backend = "hf"
 
-    def __init__(
-        self,
-        name: str,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_size: int = 8,
-        trust_remote_code: bool = False,
-        local_files_only: bool = False,
-        revision: Optional[str] = None,
-        **common: Any,
-    ):
-        common.setdefault("concurrency", 1)
-        super().__init__(name, **common)
-        self.device_name = device
-        self.dtype_name = dtype
-        self.batch_size = max(1, int(batch_size))
-        self.trust_remote_code = bool(trust_remote_code)
-        self.local_files_only = bool(local_files_only)
-        self.revision = revision
+    def __init__(self, cfg: HFConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        super().__init__(cfg)
+        self.device_name = cfg.device
+        self.dtype_name = cfg.dtype
+        self.batch_size = max(1, cfg.batch_size)
+        self.trust_remote_code = cfg.trust_remote_code
+        self.local_files_only = cfg.local_files_only
+        self.revision = cfg.revision
         self._model = None
         self._tok = None
         self.device = None

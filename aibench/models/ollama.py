@@ -69,24 +69,17 @@ def resolve_host(host: Optional[str] = None) -> str:
 class OllamaModel(SamplingModel):
     backend = "ollama"
 
-    def __init__(
-        self,
-        name: str,
-        host: Optional[str] = None,
-        num_ctx: int = 4096,
-        stream: bool = True,
-        keep_alive: Optional[str] = None,
-        think: Optional[bool] = None,
-        options: Optional[dict[str, Any]] = None,
-        **common: Any,
-    ):
-        super().__init__(name, **common)
-        self.host = resolve_host(host)
-        self.num_ctx = int(num_ctx)
-        self.stream = bool(stream)
-        self.keep_alive = keep_alive
-        self.think = think
-        self.extra_options = dict(options or {})
+    def __init__(self, cfg: OllamaConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        super().__init__(cfg)
+        self.host = resolve_host(cfg.host)
+        self.num_ctx = cfg.num_ctx
+        self.stream = cfg.stream
+        self.keep_alive = cfg.keep_alive
+        self.think = cfg.think
+        self.extra_options = dict(cfg.options)
         self.server_version: Optional[str] = None
         self.digest: Optional[str] = None
         self.context_length: Optional[int] = None

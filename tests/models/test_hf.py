@@ -50,7 +50,7 @@ def tiny_model_dir(tmp_path_factory):
 def hf(path, **kw) -> HFModel:
     base = {"device": "cpu", "cache_dir": None, "max_tokens": 12, "local_files_only": True}
     base.update(kw)
-    return HFModel(path, **base)
+    return HFModel(name=path, **base)
 
 
 def test_greedy_batched_generation_matches_unbatched(tiny_model_dir, problems):

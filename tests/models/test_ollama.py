@@ -14,7 +14,7 @@ from aibench.types import CompletionKind
 def model(srv, **kw) -> OllamaModel:
     base = {"backoff": 0.001, "retries": 3, "cache_dir": None, "timeout": 5.0}
     base.update(kw)
-    return OllamaModel("llama3", host=srv.url, **base)
+    return OllamaModel(name="llama3", host=srv.url, **base)
 
 
 def by_key(completions):
@@ -112,21 +112,21 @@ def test_check_fails_fast_when_server_unreachable():
     url = srv.url
     srv.stop()
     with pytest.raises(AibenchError) as e:
-        OllamaModel("llama3", host=url, backoff=0.001, cache_dir=None).check()
+        OllamaModel(name="llama3", host=url, backoff=0.001, cache_dir=None).check()
     assert str(e.value) == f"cannot reach Ollama at {url}: is `ollama serve` running?"
 
 
 def test_check_names_the_pull_command_for_a_missing_model(ollama_server):
     with pytest.raises(AibenchError) as e:
-        OllamaModel("codellama", host=ollama_server.url, cache_dir=None).check()
+        OllamaModel(name="codellama", host=ollama_server.url, cache_dir=None).check()
     assert str(e.value) == "model 'codellama' is not available on this server: run `ollama pull codellama`"
     # a tag is matched as given, "name" as "name:latest"
-    OllamaModel("llama3:latest", host=ollama_server.url, cache_dir=None).check()
+    OllamaModel(name="llama3:latest", host=ollama_server.url, cache_dir=None).check()
 
 
 def test_check_rejects_a_server_that_is_not_ollama(openai_server):
     with pytest.raises(AibenchError, match="does not answer like an Ollama server"):
-        OllamaModel("llama3", host=openai_server.url, cache_dir=None).check()
+        OllamaModel(name="llama3", host=openai_server.url, cache_dir=None).check()
 
 
 @pytest.mark.parametrize("fault", ["500", "503", "429", "drop", "truncate", "midstream_error"])

@@ -15,7 +15,7 @@ def model(srv, **kw) -> OpenAICompatModel:
     base = {"backoff": 0.001, "retries": 3, "cache_dir": None, "timeout": 5.0, "api_key_env": None}
     base.update(kw)
     return OpenAICompatModel(
-        kw.pop("name", "gpt-test"), base_url=srv.url + "/v1", **{k: v for k, v in base.items() if k != "name"}
+        name=kw.pop("name", "gpt-test"), base_url=srv.url + "/v1", **{k: v for k, v in base.items() if k != "name"}
     )
 
 
@@ -88,7 +88,7 @@ def test_unknown_model_and_unreachable_server(openai_server):
     url = srv.url
     srv.stop()
     with pytest.raises(AibenchError, match="cannot reach the OpenAI-compatible server at"):
-        OpenAICompatModel("m", base_url=url + "/v1", cache_dir=None).check()
+        OpenAICompatModel(name="m", base_url=url + "/v1", cache_dir=None).check()
 
 
 @pytest.mark.parametrize(

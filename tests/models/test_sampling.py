@@ -16,7 +16,7 @@ from aibench.models.sampling import derive_seed
 def model(srv, **kw) -> OllamaModel:
     base = {"backoff": 0.001, "retries": 3, "timeout": 5.0}
     base.update(kw)
-    return OllamaModel(kw.pop("name", "llama3"), host=srv.url, **{k: v for k, v in base.items() if k != "name"})
+    return OllamaModel(name=kw.pop("name", "llama3"), host=srv.url, **{k: v for k, v in base.items() if k != "name"})
 
 
 def test_derived_seeds_are_distinct_stable_and_31_bit():

@@ -119,9 +119,9 @@ def test_hydra_compose_and_instantiate(tmp_path):
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from aibench import config
+    from aibench.components import register_configs
 
-    config.register_configs()
+    register_configs()
     conf = Path(__file__).resolve().parents[2] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base=None):
         cfg = compose("config", overrides=["sandbox.limits.memory_bytes=1000000000", "sandbox.timeout_scale=1.5"])

@@ -61,7 +61,8 @@ def test_the_run_process_never_imports_mlflow(tmp_path):
     code = f"""
 import sys
 from hydra import compose
-from aibench.config import initialize_config, register_configs
+from aibench.components import register_configs
+from aibench.config import initialize_config
 from aibench.executor import run
 register_configs()
 with initialize_config():

@@ -52,26 +52,22 @@ def task_registry() -> dict[str, type[Task]]:
 class BigCodeHarness(TaskSuite):
     name = "bigcode"
 
-    def __init__(
-        self,
-        tasks: list[str] | str = ("humaneval",),
-        data_paths: dict[str, str] | None = None,
-        engine: str = "builtin",
-        cross_check: bool = False,
-        bigcode_eval_datasets: str | None = None,
-    ):
+    def __init__(self, cfg: BigCodeHarnessConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
         from aibench.harnesses.bigcode.engine_bigcode_eval import ENGINES
 
-        names = [tasks] if isinstance(tasks, str) else list(tasks)
+        cfg = configure(self, cfg, settings)
+        names = list(cfg.tasks)
         if not names:
             raise AibenchError("harness.tasks is empty: name at least one task, e.g. harness.tasks=[humaneval]")
+        engine = cfg.engine
         if engine not in ENGINES:
             raise AibenchError(f"unknown harness.engine={engine}: choose from {', '.join(ENGINES)}")
         self.engine = engine
-        self.cross_check = bool(cross_check)
-        self.bigcode_eval_datasets = bigcode_eval_datasets
+        self.cross_check = cfg.cross_check
+        self.bigcode_eval_datasets = cfg.bigcode_eval_datasets
         self.task_names = names
-        self.data_paths = dict(data_paths or {})
+        self.data_paths = dict(cfg.data_paths)
         registry = task_registry()
         if engine == "bigcode_eval":
             from aibench.harnesses.bigcode.engine_bigcode_eval import ensure_installed

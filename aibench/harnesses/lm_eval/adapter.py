@@ -204,24 +204,10 @@ def adapter_class() -> type:
 
     @register_model("aibench")
     class AibenchLM(LM):
-        """lm-eval's view of an aibench model. ``AibenchLM(model=<Any>)``, or from lm-eval's
-        registry ``model="aibench", model_args={"model": "ollama/llama3", "name": ..., ...}``
-        (the aibench ``model=`` option and ``model.<key>`` overrides, composed by aibench)."""
+        """lm-eval's view of an aibench model: ``AibenchLM(model=<the run's model>)``."""
 
-        def __init__(
-            self,
-            model: Any | str = "reference",
-            out: Any = None,
-            progress: bool = False,
-            resume: bool = False,
-            batch_size: Any = None,
-            max_batch_size: Any = None,
-            device: Any = None,
-            **overrides: Any,
-        ):
+        def __init__(self, model: Any, out: Any = None, progress: bool = False, resume: bool = False):
             super().__init__()
-            if isinstance(model, str):
-                model = compose_model(model, overrides)
             self.bridge = Bridge(model, out=out, progress=progress, resume=resume)
             self.aibench_model = model
 
@@ -290,17 +276,3 @@ def adapter_class() -> type:
             return {"aibench_model": self.aibench_model.name, "aibench_params": self.aibench_model.params()}
 
     return AibenchLM
-
-
-def compose_model(option: str, overrides: dict[str, Any]) -> Any:
-    """An aibench model from its config option (``ollama/llama3``) and ``model.<key>`` overrides."""
-    from hydra import compose
-    from hydra.utils import instantiate
-
-    from aibench.config import initialize_config, register_configs
-
-    register_configs()
-    args = [f"model={option}", *(f"model.{k}={v}" for k, v in overrides.items())]
-    with initialize_config():
-        cfg = compose("config", overrides=args)
-    return instantiate(cfg.model, _convert_="all")

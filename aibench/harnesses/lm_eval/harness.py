@@ -58,41 +58,32 @@ class LmEvalHarness(TaskSuite):
     own_engine = True  # lm_eval.simple_evaluate drives the model
     scored_by_metrics = False  # each task's own metrics
 
-    def __init__(
-        self,
-        tasks: list[str] | str = ("aibench_humaneval",),
-        num_fewshot: int | None = None,
-        limit: float | None = None,
-        batch_size: int = 1,
-        gen_kwargs: dict[str, Any] | None = None,
-        include_path: list[str] | str | None = None,
-        apply_chat_template: bool | None = None,
-        fewshot_as_multiturn: bool = True,
-        system_instruction: str | None = None,
-        log_samples: bool = False,
-        bootstrap_iters: int = 100000,
-    ):
-        names = [tasks] if isinstance(tasks, str) else [str(t) for t in tasks]
+    def __init__(self, cfg: LmEvalHarnessConfig | None = None, /, **settings: Any):
+        from aibench.config import configure
+
+        cfg = configure(self, cfg, settings)
+        names = list(cfg.tasks)
         if not names:
             raise AibenchError("harness.tasks is empty: name at least one lm-eval task, e.g. harness.tasks=[arc_easy]")
         ensure_installed()
         self.task_names = names
-        self.num_fewshot = num_fewshot
+        self.num_fewshot = cfg.num_fewshot
+        limit = cfg.limit
         if limit is not None and limit <= 0:
             raise AibenchError(f"harness.limit must be > 0 (got {limit}): documents per task, or a fraction below 1")
-        self.limit = None if limit is None else (int(limit) if float(limit) >= 1 else float(limit))
-        self.batch_size = int(batch_size)
-        self.gen_kwargs = dict(gen_kwargs or {})
-        paths = [include_path] if isinstance(include_path, str) else list(include_path or [])
+        self.limit = None if limit is None else (int(limit) if limit >= 1 else limit)
+        self.batch_size = cfg.batch_size
+        self.gen_kwargs = dict(cfg.gen_kwargs)
+        paths = list(cfg.include_path)
         self.include_path = [str(Path(p).expanduser().resolve()) for p in paths]
         for given, p in zip(paths, self.include_path):
             if not Path(p).is_dir():
                 raise AibenchError(f"harness.include_path: {given} is not a directory (give directories of task YAMLs)")
-        self.apply_chat_template = apply_chat_template
-        self.fewshot_as_multiturn = bool(fewshot_as_multiturn)
-        self.system_instruction = system_instruction
-        self.log_samples = bool(log_samples)
-        self.bootstrap_iters = int(bootstrap_iters)
+        self.apply_chat_template = cfg.apply_chat_template
+        self.fewshot_as_multiturn = cfg.fewshot_as_multiturn
+        self.system_instruction = cfg.system_instruction
+        self.log_samples = cfg.log_samples
+        self.bootstrap_iters = cfg.bootstrap_iters
         self._loaded: dict[str, Any] | None = None  # TaskManager, top-level objects, leaf tasks
 
     # -- tasks ----------------------------------------------------------------------------------

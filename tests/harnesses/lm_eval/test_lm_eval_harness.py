@@ -32,7 +32,8 @@ def in_tasks_dir(monkeypatch):
 def compose_run(tmp_path, overrides, run_dir="run"):
     from hydra import compose
 
-    from aibench.config import initialize_config, register_configs
+    from aibench.components import register_configs
+    from aibench.config import initialize_config
     from aibench.executor import run
 
     register_configs()
@@ -374,7 +375,7 @@ def test_offline_hub_dataset_names_the_task_and_the_include_path(tmp_path):
 
 def test_config_discovery_does_not_import_lm_eval_torch_or_datasets():
     code = (
-        "import sys; from aibench.config import register_configs; register_configs(); "
+        "import sys; from aibench.components import register_configs; register_configs(); "
         "import aibench.harnesses.lm_eval.harness, aibench.harnesses.lm_eval.adapter; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lm_eval', 'torch', 'datasets')))"
     )
