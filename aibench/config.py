@@ -113,7 +113,7 @@ def configure(component: Any, cfg: Any = None, settings: Mapping[str, Any] | Non
     except ConfigKeyError as exc:
         raise TypeError(f"{cls.__name__}: unexpected setting {exc.key!r} (not in {schema.__name__})") from None
     except ValidationError as exc:
-        raise ValueError(f"{cls.__name__}: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"{cls.__name__}: {exc.full_key}: {str(exc).splitlines()[0]}") from None
     context = {"run": RunConfig(), "paths": {"output_root": PathsConfig.output_root, "cache_dir": None}}
     root = OmegaConf.create({**context, "component": node})
     try:
