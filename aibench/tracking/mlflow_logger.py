@@ -43,7 +43,7 @@ PREFLIGHT_TIMEOUT = 2.0  # seconds: how long a run waits to learn that its track
 # server); a run's logging gives up after a few seconds and offers the upload command instead.
 HTTP_ENV = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # an integer: MLflow rejects "0.5" and every call then fails
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
