@@ -5,7 +5,9 @@ map across runs and the best setting per model, as PNGs (matplotlib: ``pip insta
     from aibench.report import build_report
     build_report(Path("outputs/multirun/2025-01-01/12-00-00"), Path("report"))
 
-or ``python -m aibench.report <sweep dir> [-o OUT]``.
+or ``python -m aibench.report <sweep dir> [-o OUT]``; from an MLflow experiment:
+``build_report_from_mlflow(uri, experiment, out_dir)`` or ``python -m aibench.report --experiment
+NAME [--uri URI] [--parent RUN_ID] -o OUT``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ def build_report(sweep_dir: Path, out_dir: Path, *, png: bool | None = None) -> 
     return [page, *files]
 
 
+def build_report_from_mlflow(
+    uri: str, experiment: str, out_dir: Path, *, parent: str | None = None, png: bool | None = None
+) -> list[Path]:
+    """The report of the finished aibench runs of an MLflow experiment (``parent``: one sweep's
+    child runs); their artifacts are fetched into ``out_dir/mlflow_runs`` first."""
+    from aibench.report.mlflow_source import fetch_experiment
+
+    runs = fetch_experiment(uri, experiment, Path(out_dir) / "mlflow_runs", parent)
+    return build_report(runs, out_dir, png=png)
+
+
 def _csv(path: Path, rows, ks: list[str]) -> Path:
     settings = sorted({k for r in rows for k in r.settings})
     with path.open("w", newline="", encoding="utf-8") as fh:
@@ -77,4 +90,4 @@ def _csv(path: Path, rows, ks: list[str]) -> Path:
     return path
 
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "build_report_from_mlflow"]

@@ -159,3 +159,41 @@ def test_cli(sweep, tmp_path):
     for bad, why in ((tmp_path / "nope", "no such sweep dir"), (tmp_path / "r", "no finished runs")):
         r = cli(bad)
         assert r.returncode == 2 and why in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+
+
+def test_report_from_an_mlflow_experiment_matches_the_sweep_dirs(sweep, built, tmp_path):
+    """Each job logged as an aibench run is (params model.name/model.temperature/..., artifacts
+    metrics.json, results.jsonl, run_manifest.json), plus a parent run without metrics.json."""
+    from mlflow.tracking import MlflowClient
+
+    from aibench.report import build_report_from_mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("sweep", artifact_location=(tmp_path / "artifacts").as_uri())
+    parent = client.create_run(exp, run_name="sweep parent")
+    client.set_terminated(parent.info.run_id)
+    for job in jobs(sweep):
+        fact = truth(job)
+        run = client.create_run(exp, tags={"mlflow.parentRunId": parent.info.run_id})
+        for key, value in {
+            "model.name": fact["model"],
+            "model.temperature": fact["temperature"],
+            "run.n_samples": 3,
+        }.items():
+            client.log_param(run.info.run_id, key, value)
+        for name in ("metrics.json", "results.jsonl", "run_manifest.json"):
+            client.log_artifact(run.info.run_id, str(job / name))
+        client.set_terminated(run.info.run_id)
+    out = tmp_path / "from_mlflow"
+    build_report_from_mlflow(uri, "sweep", out, parent=parent.info.run_id, png=False)
+
+    def table(path):
+        return sorted((r["model"], r["temperature"], r["pass@1"], r["pass@2"]) for r in csv.DictReader(path.open()))
+
+    assert table(out / "runs.csv") == table(built[0] / "runs.csv")
+    assert table(out / "best_settings.csv") == table(built[0] / "best_settings.csv")
+    heat = [s for s in svgs((out / "report.html").read_text()) if "heatmap" in s.get("class", "")][0]
+    assert len(heat.findall(f"{SVG}rect[@class='cell']")) == 16
+    with pytest.raises(AibenchError, match="no MLflow experiment 'nope'"):
+        build_report_from_mlflow(uri, "nope", tmp_path / "x")
