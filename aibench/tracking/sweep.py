@@ -187,16 +187,37 @@ def cell_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             manifest = {}
         params = (manifest.get("tracking") or {}).get("params") or {}
+        config = _load_config(cell)
         row: dict[str, Any] = {"job": int(cell.name), "overrides": " ".join(cell_overrides(cell))}
         for key in ("model.name", "model.temperature", "model.top_p", "run.n_samples", "run.limit", "harness.tasks"):
-            if key in params:
+            if key in params:  # as logged to MLflow
                 row[key] = params[key]
+            elif key != "model.name":  # tracking off: as configured
+                value = _select(config, key)
+                row[key] = ",".join(map(str, value)) if isinstance(value, list) else value
         row.setdefault("model.name", report.get("model"))
         metrics = flatten_metrics(report)
         row.update({k: v for k, v in metrics.items() if "pass_at_" in k and not k.startswith("cross_check/")})
         row["mlflow_run_id"] = (report.get("mlflow") or {}).get("run_id", "")
         rows.append(row)
     return rows
+
+
+def _load_config(cell: Path) -> dict[str, Any]:
+    try:
+        from omegaconf import OmegaConf
+
+        loaded = OmegaConf.to_container(OmegaConf.load(cell / "config.yaml"))
+        return loaded if isinstance(loaded, dict) else {}
+    except Exception:
+        return {}
+
+
+def _select(config: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
 
 
 def write_results_table(sweep_dir: Path) -> list[Path]:
