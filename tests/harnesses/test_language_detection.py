@@ -104,3 +104,63 @@ def test_mismatch_is_a_clear_reason_not_a_crash():
     assert mismatch(JAVA, "java") is None
     assert mismatch("42", "cpp") is None  # undecided: no claim
     assert "looks like rust" in mismatch("```rust\nfn main() {}\n```", "cpp")
+
+
+# ------------------------------------------------------------------------------ failure reasons
+def _verdict(status, error="SyntaxError: invalid syntax", **detail):
+    from aibench.types import Status, Verdict
+
+    return Verdict(Status(status), exit_code=1, error=error, detail=detail)
+
+
+def _problem(language):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(language=language)
+
+
+def test_a_failed_program_in_another_language_gets_the_mismatch_as_its_reason():
+    from aibench.harnesses.language_detection import explain_language_mismatch
+
+    v = explain_language_mismatch(
+        _problem("java"), PY, _verdict("compile_error", "compile error (exit 1): x", reason="compile_error")
+    )
+    assert v.status.value == "compile_error"  # the execution's status is kept
+    assert v.error.startswith("language mismatch: the program looks like python (syntax cues")
+    assert v.error.endswith("the task's language is java (compile_error: compile error (exit 1): x)")
+    assert v.detail["reason"] == "language_mismatch" and v.detail["execution_reason"] == "compile_error"
+    assert v.detail["language_mismatch"]["detected"] == "python" and v.detail["language_mismatch"]["expected"] == "java"
+    assert v.detail["execution_error"] == "compile error (exit 1): x"
+
+
+def test_passes_matches_and_undecided_programs_are_left_alone():
+    from aibench.harnesses.language_detection import explain_language_mismatch
+    from aibench.types import Status, Verdict
+
+    passed = Verdict(Status.PASSED)
+    assert explain_language_mismatch(_problem("java"), PY, passed) is passed  # never turns a pass into a failure
+    failed = _verdict("failed")
+    assert explain_language_mismatch(_problem("python"), PY, failed) is failed
+    assert explain_language_mismatch(_problem("cpp"), "42", failed) is failed
+    timeout = _verdict("timeout")
+    assert explain_language_mismatch(_problem("java"), PY, timeout) is timeout
+    assert explain_language_mismatch(_problem("java"), None, failed) is failed
+
+
+def test_no_canonical_program_of_any_task_is_claimed_to_be_in_another_language():
+    """Detection runs on every failed program: it must not misname honest ones (HumanEval's 164
+    canonical programs, the test data of every MultiPL-E language and MBPP)."""
+    from pathlib import Path
+
+    from aibench.harnesses.bigcode.harness import task_registry
+
+    data = Path(__file__).resolve().parent / "data"
+    reg = task_registry()
+    tasks = [reg["humaneval"](), reg["mbpp"](data_path=str(data / "mbpp.jsonl"))]
+    tasks += [reg[f"multiple-{c}"](data_path=str(data / f"humaneval-{c}.jsonl")) for c in ("js", "java", "cpp", "py")]
+    checked = 0
+    for task in tasks:
+        for p in task.problems():
+            assert mismatch(p.canonical_solution, p.language) is None, (p.task_id, detect(p.canonical_solution))
+            checked += 1
+    assert checked == 164 + 6 + 4 * 6

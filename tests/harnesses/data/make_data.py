@@ -329,9 +329,13 @@ MBPP = [
 ]
 
 
+# six per language keep the compiled languages' end-to-end tests short
+USED = ("add", "count_vowels", "max_element", "is_palindrome", "running_max", "min_max")
+
+
 def main() -> None:
     for lang, make in (("js", js_row), ("java", java_row), ("cpp", cpp_row), ("py", py_row)):
-        rows = [make(i, p) for i, p in enumerate(PROBLEMS)]
+        rows = [make(i, p) for i, p in enumerate(p for p in PROBLEMS if p["name"] in USED)]
         (HERE / f"humaneval-{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     mbpp = [
         {
