@@ -1,6 +1,6 @@
 """Generation throughput vs ``model.concurrency``, and requests on a cached rerun.
 
-Against the fake Ollama server (tests/fakes) with a fixed latency per request (default 100 ms),
+Against the fake Ollama server (aibench/models/fakes) with a fixed latency per request (default 100 ms),
 all 164 HumanEval prompts are generated once with concurrency 1 and once with concurrency 8
 (cache off), then twice more with the generation cache on: the second of those must make no
 request. Targets: speed-up >= 6.4x (80 % of the ideal 8x), 0 requests on the rerun.
@@ -20,12 +20,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-from fakes import FakeOllama  # noqa: E402
-from fakes.problems import humaneval_problems, make_requests  # noqa: E402
-
+from aibench.harnesses.bigcode.humaneval import HumanEval  # noqa: E402
+from aibench.models.fakes import FakeOllama  # noqa: E402
 from aibench.models.ollama import OllamaModel  # noqa: E402
+from aibench.types import GenerationRequest  # noqa: E402
 
 
 def run(url: str, reqs, concurrency: int, cache_dir: str | None) -> tuple[float, int]:
@@ -46,7 +45,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=164)
     args = ap.parse_args()
 
-    reqs = make_requests(humaneval_problems(args.limit))
+    reqs = [GenerationRequest(p, 0) for p in HumanEval().problems(args.limit)]
     with FakeOllama(latency=args.latency) as srv:
         t1, n1 = run(srv.url, reqs, 1, None)
         tn, nn = run(srv.url, reqs, args.concurrency, None)

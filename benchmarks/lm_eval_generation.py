@@ -1,6 +1,6 @@
 """harness=lm_eval vs lm-eval's own ``local-completions``: the same generate_until task, the same server.
 
-The server is the local fake OpenAI-compatible one (tests/fakes) with a fixed latency per request
+The server is the local fake OpenAI-compatible one (aibench/models/fakes) with a fixed latency per request
 (default 100 ms); the task is generate_until over the 164 HumanEval prompts (a task YAML written to
 a temp dir, reading a local JSON file), scored by exact_match against the canonical solutions. Both
 sides run in this process after a warm-up that imports lm_eval, datasets and torch and loads the
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 TASK = "bench_humaneval_gen"
 YAML = """task: {task}
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N prompts (default: all 164)")
     args = ap.parse_args(argv)
 
-    from fakes import FakeOpenAI
+    from aibench.models.fakes import FakeOpenAI
 
     with tempfile.TemporaryDirectory() as tmp, FakeOpenAI(latency=args.latency, models=("bench",)) as srv:
         task_dir = write_task(Path(tmp))

@@ -1,6 +1,7 @@
 """Helpers shared by test modules anywhere under tests/ (tests/ is on pytest's pythonpath):
 ``requires`` marks for tests needing an optional extra, ``check_run`` for subprocesses,
-``aibench_cli`` for an end-to-end ``python -m aibench`` run in a scratch dir."""
+``aibench_cli`` for an end-to-end ``python -m aibench`` run in a scratch dir, HumanEval problems and
+requests from the task itself. The fake model servers are ``aibench.models.fakes``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from aibench.harnesses.bigcode.humaneval import HumanEval
+from aibench.types import GenerationRequest, Problem
 
 # Tests that need an optional extra (torch/transformers, a Docker daemon, the real bigcode_eval
 # package, ...) are marked ``extra``. The README's plain `pytest` skips them with a reason naming
@@ -68,3 +72,13 @@ def aibench_cli(tmp: Path, *args: str, run: str = "run", env=None, timeout=600, 
     if not wait:
         return subprocess.Popen(cmd, cwd=tmp, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, cwd=tmp, env=full, capture_output=True, text=True, timeout=timeout)
+
+
+def humaneval_problems(limit: int | None = None) -> list[Problem]:
+    """HumanEval's problems as ``harness.tasks=[humaneval]`` builds them (BigCode's stripped prompt)."""
+    return HumanEval().problems(limit)
+
+
+def make_requests(problems: list[Problem], n: int = 1, start: int = 0) -> list[GenerationRequest]:
+    """Samples ``start..n-1`` of every problem, problem-major (the order a harness asks in)."""
+    return [GenerationRequest(p, i) for p in problems for i in range(start, n)]

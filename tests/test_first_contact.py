@@ -268,7 +268,7 @@ def test_a_failed_run_prints_the_command_that_resumes_it(cli, tmp_path):
     import shlex
     import sys
 
-    from fakes import FakeOllama
+    from aibench.models.fakes import FakeOllama
 
     with FakeOllama(models={"codellama:latest": "a" * 64}) as server:
         server.inject("503", times=1000, after=3)  # the first 3 requests succeed, then only 503s

@@ -343,7 +343,7 @@ def test_engine_end_to_end_with_reference_model(tmp_path, cache):
 
 @_mark(bigcode)
 def test_engine_end_to_end_with_a_served_model(tmp_path, cache):
-    from fakes import FakeOllama
+    from aibench.models.fakes import FakeOllama
 
     with FakeOllama(models={"codellama:latest": "a" * 64, "llama3:latest": "a" * 64}) as srv:
         srv.answers.wrong.add("HumanEval/1")

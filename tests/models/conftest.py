@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import FakeOllama, FakeOpenAI  # tests/ is on pytest's pythonpath (pyproject)
-from fakes.problems import humaneval_problems
+from aibench.models.fakes import FakeOllama, FakeOpenAI
+from support import humaneval_problems
 
 from aibench.types import Problem
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import FakeOllama, FakeOpenAI
+from aibench.models.fakes import FakeOllama, FakeOpenAI
 from support import aibench_cli
 
 from aibench.outputs import read_jsonl

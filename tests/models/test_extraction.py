@@ -4,7 +4,7 @@ extracted program against the real HumanEval tests (plain exec: these are known 
 from __future__ import annotations
 
 import pytest
-from fakes.problems import humaneval_problems
+from support import humaneval_problems
 
 from aibench.harnesses.extraction import extract_code, fenced_blocks, strip_think
 

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 from support import requires
-from fakes.problems import humaneval_problems, make_requests
+from support import humaneval_problems, make_requests
 
 from aibench.models.hf import HFModel
 from aibench.types import CompletionKind

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fakes import DIGEST, FakeOllama
-from fakes.problems import make_requests
+from aibench.models.fakes import DIGEST, FakeOllama
+from support import make_requests
 
 from aibench.errors import AibenchError
 from aibench.models.ollama import OllamaModel, resolve_host

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fakes import FakeOpenAI
-from fakes.problems import humaneval_problems, make_requests
+from aibench.models.fakes import FakeOpenAI
+from support import humaneval_problems, make_requests
 
 from aibench.errors import AibenchError
 from aibench.models.openai_compat import OpenAICompatModel

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from fakes import FakeOllama
-from fakes.problems import make_requests
+from aibench.models.fakes import FakeOllama
+from support import make_requests
 
 from aibench.models.cache import GenerationCache
 from aibench.models.ollama import OllamaModel

@@ -513,7 +513,7 @@ def test_headline_command_end_to_end(tmp_path):
     the local Ollama-protocol test server."""
     import json
 
-    from fakes import FakeOllama
+    from aibench.models.fakes import FakeOllama
 
     with FakeOllama(models={"llama3:latest": "a" * 64}) as srv:
         srv.answers.wrong.add("HumanEval/1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes import FakeOllama
+from aibench.models.fakes import FakeOllama
 from support import aibench_cli
 
 from aibench.outputs import read_jsonl

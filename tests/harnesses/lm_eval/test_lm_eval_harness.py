@@ -64,7 +64,7 @@ def humaneval_rows():
 # ------------------------------------------------------------------------------ Ollama, end to end
 @pytest.fixture
 def ollama_run(tmp_path, in_tasks_dir):
-    from fakes import FakeOllama
+    from aibench.models.fakes import FakeOllama
 
     rows = humaneval_rows()
     with FakeOllama() as srv:
@@ -170,7 +170,7 @@ def test_metrics_reach_mlflow_with_lm_eval_artifacts(ollama_run):
 
 
 def test_a_loglikelihood_task_on_ollama_fails_before_any_request(tmp_path, in_tasks_dir):
-    from fakes import FakeOllama
+    from aibench.models.fakes import FakeOllama
 
     from aibench.errors import AibenchError
 
@@ -197,8 +197,8 @@ def test_a_loglikelihood_task_on_ollama_fails_before_any_request(tmp_path, in_ta
 def expected_loglikelihood(context: str, continuation: str) -> tuple[float, bool]:
     """Independently of aibench: the fake's tokens of context+continuation from the context's end
     (its trailing spaces belong to the continuation), scored by the fake's own function."""
-    from fakes.openai import ALT_LOGPROB, ALT_TOKEN, token_logprob
-    from fakes.server import tokenize
+    from aibench.models.fakes.openai import ALT_LOGPROB, ALT_TOKEN, token_logprob
+    from aibench.models.fakes.server import tokenize
 
     toks = tokenize(context + continuation)
     start, pos, total, greedy = len(context.rstrip()), 0, 0.0, True
@@ -212,7 +212,7 @@ def expected_loglikelihood(context: str, continuation: str) -> tuple[float, bool
 
 
 def test_openai_completions_serve_loglikelihood_tasks_through_echo_logprobs(tmp_path, in_tasks_dir):
-    from fakes import FakeOpenAI
+    from aibench.models.fakes import FakeOpenAI
 
     with FakeOpenAI(models=("tiny",)) as srv:
         report = compose_run(
@@ -263,7 +263,7 @@ def test_openai_chat_models_cannot_serve_loglikelihood(tmp_path, in_tasks_dir):
 
 
 def test_mbpp_programs_run_in_the_sandbox_with_lm_eval_prompts(tmp_path, in_tasks_dir):
-    from fakes import FakeOpenAI
+    from aibench.models.fakes import FakeOpenAI
 
     rows = read_jsonl(TASKS / "data" / "mbpp.jsonl")
     by_text = {r["text"]: r for r in rows}
