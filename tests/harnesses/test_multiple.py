@@ -395,6 +395,10 @@ def _runner(tmp_path, sandbox, tasks=("multiple-java", "multiple-cpp", "humaneva
     return Runner(suite, _NoRequests(), sandbox, PassAtK(k=[1]), run)
 
 
+def test_mlflow_params_name_the_languages(tmp_path):
+    assert _runner(tmp_path, None).suite.params()["languages"] == "cpp,java,python"
+
+
 def test_the_sandbox_own_preflight_is_asked_for_every_language_first(tmp_path):
     from aibench.outputs import RunDir
 

@@ -91,6 +91,8 @@ class BigCodeHarness(TaskSuite):
 
     def params(self) -> dict[str, Any]:
         params = {"harness": self.name, "task": ",".join(self.task_names)}
+        if self.engine == "builtin":  # the languages the per-language pass@k metrics are about
+            params["languages"] = ",".join(sorted({task.language for task in self.tasks.values()}))
         if self.engine != "builtin" or self.cross_check:
             params |= {"engine": self.engine, "cross_check": self.cross_check}
         return params
