@@ -23,7 +23,7 @@ from aibench.errors import AibenchError
 from aibench.harnesses.bigcode import engine_bigcode_eval as eng
 from aibench.harnesses.bigcode import prepare_data
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def shared_wheels() -> Path:
