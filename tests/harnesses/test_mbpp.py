@@ -132,3 +132,28 @@ def test_mixed_replay_known_pass_at_k(tmp_path, rows):
     js = results[("1002", 2)]
     assert js["status"] == "failed" and js["detail"]["reason"] == "language_mismatch"
     assert js["error"].startswith("language mismatch: the program looks like javascript")
+
+
+def test_two_tasks_of_one_language_are_scored_together_per_language(tmp_path):
+    """mbpp (all right) and multiple-py (one problem's reference broken): the python figure is over
+    the 12 problems of both tasks, in metrics.json and the console."""
+    rows_py = [json.loads(line) for line in (DATA.parent / "humaneval-py.jsonl").read_text().splitlines()]
+    rows_py[0]["canonical_solution"] = "    return x - y\n"
+    broken = tmp_path / "humaneval-py.jsonl"
+    broken.write_text("".join(json.dumps(r) + "\n" for r in rows_py))
+    proc = aibench_cli(
+        tmp_path,
+        "harness.tasks=[mbpp,multiple-py]",
+        f"harness.data_paths.mbpp={DATA}",
+        f"harness.data_paths.multiple-py={broken}",
+        "model=reference",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["tasks"]["mbpp"]["pass@k"] == {"pass@1": 1.0}
+    assert m["tasks"]["multiple-py"]["pass@k"] == pytest.approx({"pass@1": 5 / 6})
+    py = m["languages"]["python"]
+    assert py["tasks"] == ["mbpp", "multiple-py"] and py["n_problems"] == 12
+    assert py["pass@k"] == pytest.approx({"pass@1": 11 / 12})
+    assert m["extra_metrics"]["language/python/pass_at_1"] == pytest.approx(11 / 12)
+    assert "per language: python (12 problems) pass@1 0.9167" in proc.stdout
