@@ -1,6 +1,7 @@
 """Chat prompt templates: how a completion-style task prompt is put to an instruction-tuned model.
 
-The template lives in YAML (``model.system_prompt`` and ``model.user_template``); placeholders
+The template is ``model.system_prompt`` and ``model.user_template`` (defaults below, set per model
+in YAML or on the command line); placeholders
 are ``{prompt}`` (the task prompt), ``{language}`` (e.g. ``python``), ``{Language}`` (``Python``)
 and ``{entry_point}``. Substitution is plain text replacement, so other braces in a template
 (or in the prompt) are left alone.

