@@ -8,7 +8,8 @@ As root, the sample P is the init of a fresh pid namespace and:
    (SysV shared memory, semaphores and message queues die with it);
 3. gets stdin from /dev/null, stdout/stderr/result pipes, the per-run nonce, rlimits;
 4. becomes an unprivileged uid (``sample_uid``; every capability gone), non-dumpable (no other
-   process of that uid may open its /proc entries), ``no_new_privs`` and a seccomp filter;
+   process of that uid may open its /proc entries); ``no_new_privs`` and the seccomp filter it
+   inherits from the fork server, which cannot be removed;
 5. reports "setup ok" on a pipe it then closes, and only then runs the language runner.
 
 With the split-process judge (``judge=isolated``) P stays the trusted judge: after step 3 it forks
@@ -25,7 +26,6 @@ import time
 from typing import Any
 
 from aibench.sandboxes import isolation as iso
-from aibench.sandboxes import seccomp
 from aibench.sandboxes.limits import set_rlimits
 from aibench.sandboxes.protocol import encode_line
 
@@ -154,14 +154,12 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
 
 
 def _confine(z) -> None:
-    """Unprivileged uid (as root), non-dumpable, no capabilities, no_new_privs, seccomp."""
+    """Unprivileged uid (as root), non-dumpable, no capabilities (seccomp + no_new_privs: inherited)."""
     if z.sample_uid is not None:
         iso.become(z.sample_uid, z.sample_uid)
     elif z.drop_capabilities:
         iso.drop_all_capabilities(bounding=not z.bounding_dropped)
     iso.set_nondumpable()
-    if z.use_seccomp and not seccomp.install():
-        raise OSError("seccomp filter could not be installed")
 
 
 def _read_nonce(fd: int) -> str:
@@ -204,8 +202,6 @@ def _split(z, runner, req, res_w: int, pids_fd: int | None, setup_w: int, nonce_
         if z.drop_capabilities:
             iso.drop_all_capabilities(bounding=not z.bounding_dropped)
         iso.set_nondumpable()
-        if z.use_seccomp and not seccomp.install():
-            raise OSError("seccomp filter could not be installed")
         os.write(setup_w, b"ok")
         os.close(setup_w)
     except BaseException as e:  # noqa: BLE001

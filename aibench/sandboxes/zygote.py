@@ -47,7 +47,6 @@ class Zygote:
         self.sample_uid: int | None = None
         self.drop_capabilities = bool(cfg.get("drop_capabilities", True))
         self.bounding_dropped = False
-        self.use_seccomp = False
         self.runners: dict[str, Any] = {}
 
     def setup(self) -> dict[str, Any]:
@@ -87,8 +86,8 @@ class Zygote:
                 "why_not": "not root: samples keep this process's uid "
                 "(non-dumpable, so other processes of the uid cannot open their /proc entries)",
             }
-        self.use_seccomp = bool(self.cfg.get("seccomp", True)) and seccomp.build_program() is not None
-        rep["seccomp"] = seccomp.describe() if self.use_seccomp else {"enforced": False, "why_not": "disabled"}
+        use_seccomp = bool(self.cfg.get("seccomp", True)) and seccomp.build_program() is not None
+        rep["seccomp"] = seccomp.describe() if use_seccomp else {"enforced": False, "why_not": "disabled"}
         self.runners = {name: languages.get_runner(name) for name in languages.supported()}
         self.judges = {}
         for name in languages.supported_isolated():
@@ -98,6 +97,14 @@ class Zygote:
                 rep.setdefault("judge_unavailable", {})[name] = str(e)
         iso.set_nondumpable()
         rep["fork_server_nondumpable"] = True
+        if use_seccomp:
+            # once, here, last: every sample inherits the filter (and no_new_privs) and cannot remove
+            # it; the fork server itself needs none of the refused calls. Per sample it cost a
+            # filter compile (~0.3 ms of CPU) on every fork.
+            if seccomp.install():
+                rep["seccomp"]["installed"] = "once in the fork server; every sample inherits it"
+            else:
+                rep["seccomp"] = {"enforced": False, "why_not": "prctl(PR_SET_SECCOMP) refused the filter"}
         return rep
 
     def _step(self, key: str, fn) -> None:

@@ -258,6 +258,22 @@ def test_unix_sockets_unreachable_even_on_a_visible_path(judge_sandbox, visible_
         srv.close()
 
 
+def test_every_sample_process_runs_under_the_inherited_seccomp_filter(judge_sandbox):
+    """The fork server installs the filter once; each sample (and, with the split judge, both the
+    judge and the candidate) inherits it with no_new_privs and cannot remove it."""
+    code = (
+        "status = open('/proc/self/status').read()\n"
+        "assert 'Seccomp:\\t2' in status and 'NoNewPrivs:\\t1' in status, status\n"
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "assert libc.prctl(22, 0, 0, 0, 0) != 0  # PR_SET_SECCOMP mode 0: no way to drop the filter\n"
+        "import socket\ntry:\n    socket.socket(socket.AF_UNIX)\n    raise SystemExit('unix socket made')\n"
+        "except PermissionError:\n    pass\n" + GOOD_INC
+    )
+    v = judge_sandbox.execute(prog(code))
+    assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
+    assert "once in the fork server" in judge_sandbox.describe()["isolation"]["seccomp"]["installed"]
+
+
 SHM = (
     "import ctypes, ctypes.util\nlibc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)\n"
     "libc.shmget.restype = ctypes.c_int\n"
