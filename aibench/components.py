@@ -7,14 +7,13 @@ them all stays cheap: ``python -m aibench --help`` imports this module.
 
 from __future__ import annotations
 
+# ruff: noqa: F401  (imported for their @register)
 from aibench.config import store_schemas
 from aibench.harnesses.bigcode import harness as bigcode_harness
 from aibench.harnesses.lm_eval import harness as lm_eval_harness
 from aibench.metrics import pass_at_k
 from aibench.models import hf, ollama, openai_compat, reference, replay
 from aibench.sandboxes import docker, local
-
-MODULES = (reference, replay, ollama, openai_compat, hf, bigcode_harness, lm_eval_harness, local, docker, pass_at_k)
 
 
 def register_configs() -> None:

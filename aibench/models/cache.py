@@ -66,8 +66,6 @@ class GenerationCache:
                 if "locked" not in str(exc) and "busy" not in str(exc) or attempt == 49:
                     raise
                 time.sleep(0.05 + 0.01 * attempt)
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -75,9 +73,7 @@ class GenerationCache:
                 "SELECT text, kind, finish_reason, usage FROM generations WHERE key = ?", (key,)
             ).fetchone()
             if row is None:
-                self.misses += 1
                 return None
-            self.hits += 1
         return {"text": row[0], "kind": row[1], "finish_reason": row[2], "usage": json.loads(row[3])}
 
     def put(

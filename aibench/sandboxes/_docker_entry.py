@@ -66,10 +66,8 @@ def _wiping(original, libc):
 def main() -> None:
     libc = _libc()
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    try:
-        from aibench.sandboxes.zygote import main as zmain
-    except ImportError:
-        from aibench.sandboxes._forkserver import main as zmain
+    from aibench.sandboxes.zygote import main as zmain
+
     zmod = sys.modules[zmain.__module__]
     zygote_cls = getattr(zmod, "Zygote", None)
     # the per-sample temp dir is made just before each fork: wipe what earlier samples left first

@@ -38,7 +38,6 @@ TOOLCHAIN_PACKAGES = ["nodejs", "default-jdk-headless", "libjavatuples-java", "g
 SANDBOX_USER = "65534:65534"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DOCKERFILE = Path(__file__).resolve().parent.parent.parent / "docker" / "Dockerfile"
-BUILD_HINT = "python -m aibench.sandboxes.docker build"
 
 
 def packages(toolchains: bool = True) -> list[str]:

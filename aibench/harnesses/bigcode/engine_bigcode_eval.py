@@ -358,7 +358,6 @@ class _ScoreLater:
 
     def __init__(self, total: int, progress: bool):
         self.total, self.progress = total, progress
-        self.collected = 0
 
     def execute_many(self, items: Iterable[tuple[Any, Program]], workers: int = 1) -> Iterator[tuple[Any, Verdict]]:
         bar = None
@@ -368,7 +367,6 @@ class _ScoreLater:
             bar = tqdm(total=self.total, unit="sample", desc="generating", dynamic_ncols=True)
         try:
             for _ in items:
-                self.collected += 1
                 if bar is not None:
                     bar.update(1)
         finally:

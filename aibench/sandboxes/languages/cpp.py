@@ -1,4 +1,4 @@
-"""C++ runner: ``g++ -std=c++17`` then the binary, as MultiPL-E's ``eval_cpp.py`` (anchors A5), each
+"""C++ runner: ``g++ -std=c++17`` then the binary, as MultiPL-E's ``eval_cpp.py``, each
 step with its own budget (``limits.compile_timeout_s``, then the run's timeout), plus the honest
 verdict rule of ``_native.py``.
 

@@ -1,4 +1,4 @@
-"""Java runner: ``javac`` then ``java -ea`` as MultiPL-E's ``eval_java.py`` (anchors A5), with the
+"""Java runner: ``javac`` then ``java -ea`` as MultiPL-E's ``eval_java.py``, with the
 ``org.javatuples`` jar MultiPL-E's prompts import on the class path, compile and run as separate
 steps with their own budgets, plus the honest verdict rule of ``_native.py``.
 

