@@ -300,7 +300,10 @@ def main() -> None:
             resp = z.run(req)
         except Exception as e:  # noqa: BLE001 - never die on one request
             resp = error_result(req, f"fork server error: {type(e).__name__}: {e}")
-        write_msg(outp, resp)
+        try:
+            write_msg(outp, resp)
+        except OSError:  # the parent is gone or closed us (shutdown): nobody to answer, no traceback
+            return
 
 
 def requests(inp: int, outp: int):
@@ -327,7 +330,10 @@ def requests(inp: int, outp: int):
         msg = queue.pop(0)
         if msg["id"] in cancelled:
             cancelled.discard(msg["id"])
-            write_msg(outp, {"id": msg["id"], "cancelled": True})
+            try:
+                write_msg(outp, {"id": msg["id"], "cancelled": True})
+            except OSError:  # the parent is gone
+                return
             continue
         yield msg
 

@@ -104,3 +104,53 @@ def test_two_timeouts_in_a_row_cost_one_timeout_each():
     assert skipped == requeued  # ... and its first worker skipped its copy (cancelled, not run twice)
     assert set(order[-2:]) == {"loop1", "loop2"}  # every quick sample finished before either loop
     assert_clean()
+
+
+def test_fork_server_whose_parent_hangs_up_mid_sample_exits_quietly():
+    """A parent that goes away while a sample runs (closed sandbox, killed run) leaves no traceback
+    on the terminal: the fork server's answer to nobody is dropped and it exits."""
+    import subprocess
+    import sys
+    import time
+
+    from aibench.sandboxes.local import _BOOT, _PKG_ROOT
+    from aibench.sandboxes.protocol import read_msg, write_msg
+
+    sb = LocalSandbox()
+    cfg, env = sb._zygote_cfg(), sb.env
+    sb.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-c", _BOOT.format(root=_PKG_ROOT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd="/",
+        start_new_session=True,
+    )
+    try:
+        write_msg(proc.stdin.fileno(), cfg)
+        assert read_msg(proc.stdout.fileno())["kind"] == "ready"
+        p = prog("import time\ntime.sleep(0.5)\n" + GOOD_INC)
+        req = {
+            "id": 1,
+            "language": "python",
+            "code": p.code,
+            "tests": p.tests,
+            "entry_point": p.entry_point,
+            "test_cases": [],
+            "prelude": p.prelude,
+            "judge": sb.judge,
+            "limits": sb.applied(p.timeout),
+        }
+        write_msg(proc.stdin.fileno(), req)
+        time.sleep(0.2)  # the sample is running
+        proc.stdout.close()  # the parent hangs up before the answer
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert b"Traceback" not in err, err.decode(errors="replace")
+    assert proc.returncode == 0
