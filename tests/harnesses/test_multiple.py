@@ -138,6 +138,16 @@ def test_online_load_failure_is_one_line_naming_the_local_file_route(monkeypatch
     assert "harness.data_paths.multiple-java=FILE" in msg and "name, language, prompt" in msg
 
 
+def test_no_data_offline_is_one_line_from_the_cli(tmp_path):
+    offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    proc = aibench_cli(tmp_path, "harness.tasks=[multiple-cpp]", "model=reference", env=offline, timeout=120)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr  # no warnings of the hub client before it
+    assert lines[0].startswith("aibench: error: multiple-cpp: could not load the dataset nuprl/MultiPL-E")
+    assert "harness.data_paths.multiple-cpp=FILE" in lines[0]
+
+
 # ------------------------------------------------------------------------------ end to end
 def _metrics(tmp: Path) -> dict:
     return json.loads((tmp / "run" / "metrics.json").read_text())

@@ -55,10 +55,18 @@ def read_records(path: str | Path, expected: str = "") -> Iterator[dict[str, Any
 def load_hub_dataset(task: "Task", path: str, name: str | None = None, split: str = "test", **kw: Any) -> list[dict]:
     """The rows of a public dataset through ``datasets`` (as the BigCode harness loads it); any
     failure (no network, not cached, package missing) is one line naming the local-file route."""
-    where = f"{path}" + (f" config {name}" if name else "") + f" split {split}"
-    try:
-        from datasets import load_dataset
+    import logging
 
+    where = f"{path}" + (f" config {name}" if name else "") + f" split {split}"
+    # the hub client logs each failed request as a warning: the error below says it once
+    quiet = [logging.getLogger(n) for n in ("huggingface_hub", "datasets", "fsspec")]
+    levels: list[int] = []
+    try:
+        from datasets import load_dataset  # first: importing it sets these loggers' levels
+
+        levels = [q.level for q in quiet]
+        for q in quiet:
+            q.setLevel(logging.ERROR)
         return [dict(r) for r in load_dataset(path, name, split=split, **kw)]
     except Exception as exc:  # noqa: BLE001 - ConnectionError, offline mode, DatasetNotFoundError, ...
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
@@ -66,6 +74,9 @@ def load_hub_dataset(task: "Task", path: str, name: str | None = None, split: st
             f"{task.name}: could not load the dataset {where} through datasets ({type(exc).__name__}: {why}); "
             f"offline, {task.expected_data()}"
         ) from None
+    finally:
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
 
 
 def program_for(problem: Problem, code: str, sample_index: int = 0) -> Program:
