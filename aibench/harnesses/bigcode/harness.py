@@ -67,7 +67,7 @@ class BigCodeHarness(TaskSuite):
         self.cross_check = cfg.cross_check
         self.bigcode_eval_datasets = cfg.bigcode_eval_datasets
         self.task_names = names
-        self.data_paths = dict(cfg.data_paths)
+        self.data_paths = {k: v for k, v in cfg.data_paths.items() if v}  # a key per task, null when unset
         registry = task_registry()
         if engine == "bigcode_eval":
             from aibench.harnesses.bigcode.engine_bigcode_eval import ensure_installed
