@@ -142,8 +142,9 @@ def test_default_job_reference_scores_one_and_logs_to_mlflow(cli, tmp_path):
     assert run.info.run_name == "reference humaneval n=1"
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"generations.jsonl", "results.jsonl", "metrics.json", "run_manifest.json", "per_problem.csv"} <= artifacts
-    # nothing logged twice: the BigCode-layout copy of generations.jsonl and config.yaml (in the manifest) stay on disk
-    assert not {"generations_humaneval.json", "config.yaml"} & artifacts
+    assert {"config.yaml", "per_task.csv", "per_task.json", "samples.json"} <= artifacts  # resolved config, tables
+    # the BigCode-layout copy of generations.jsonl stays on disk (not logged twice)
+    assert "generations_humaneval.json" not in artifacts
 
 
 def test_limit_and_task_selection(cli, tmp_path):

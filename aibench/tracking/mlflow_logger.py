@@ -37,6 +37,7 @@ PER_PROBLEM_TABLE = "per_problem.csv"
 PER_TASK_TABLE = "per_task"  # .csv and .json: pass@k, problems, samples and statuses of each task
 SAMPLES_TABLE = "samples.json"  # mlflow.log_table: one row per sample, shown in the MLflow UI
 COMPLETION_CHARS = 4000  # a completion longer than this is cut in the samples table (the file has it whole)
+SAMPLE_ROWS = 10000  # at most this many rows in the samples table: failed samples first (results.jsonl has all)
 PREFLIGHT_TIMEOUT = 2.0  # seconds: how long a run waits to learn that its tracking server is down
 
 # MLflow's HTTP defaults retry 7 times with exponential backoff (~4 minutes against a dead
@@ -187,7 +188,8 @@ def write_per_task_table(report: Mapping[str, Any], directory: Path) -> list[Pat
 
 def sample_table(run_dir: Path) -> dict[str, list[Any]]:
     """Columns for ``mlflow.log_table``: one row per sample of ``results.jsonl`` (task, sample, status,
-    passed, the first failing assert or the error, the completion as generated)."""
+    passed, the first failing assert or the error, the completion as generated); at most
+    ``SAMPLE_ROWS`` rows, failed samples first."""
     from aibench.outputs import GENERATIONS, RESULTS, read_jsonl
 
     completions = {
@@ -197,7 +199,11 @@ def sample_table(run_dir: Path) -> dict[str, list[Any]]:
     columns: dict[str, list[Any]] = {
         k: [] for k in ("task", "task_id", "sample", "status", "passed", "failing_assert", "error", "completion")
     }
-    for r in read_jsonl(run_dir / RESULTS):
+    records = list(read_jsonl(run_dir / RESULTS))
+    if len(records) > SAMPLE_ROWS:  # a large run: every failure that fits, then passes, in file order
+        keep = sorted(range(len(records)), key=lambda i: bool(records[i].get("passed")))[:SAMPLE_ROWS]
+        records = [records[i] for i in sorted(keep)]
+    for r in records:
         key = (r.get("task"), r.get("task_id"), r.get("sample_index"))
         where = (r.get("detail") or {}).get("failed_assert") or {}
         completion = completions.get(key, "")

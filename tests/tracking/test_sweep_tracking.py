@@ -123,3 +123,14 @@ def test_a_sweep_is_identified_by_its_overrides_without_resume():
         "model.temperature=0.2,0.8",
         "model=replay",
     ]
+
+
+def test_a_large_run_keeps_its_failures_in_the_samples_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(ml, "SAMPLE_ROWS", 3)
+    results = [
+        {"task": "t", "task_id": f"T/{i}", "sample_index": 0, "status": s, "passed": s == "passed"}
+        for i, s in enumerate(["passed", "failed", "passed", "timeout", "passed"])
+    ]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    table = ml.sample_table(tmp_path)
+    assert table["task_id"] == ["T/0", "T/1", "T/3"] and table["status"] == ["passed", "failed", "timeout"]
