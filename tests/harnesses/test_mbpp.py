@@ -83,10 +83,13 @@ def test_reference_end_to_end_scores_one(tmp_path):
     proc = aibench_cli(tmp_path, "harness.tasks=[mbpp]", f"harness.data_paths.mbpp={DATA}", "model=reference")
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert m["tasks"]["mbpp"]["pass@k"] == {"pass@1": 1.0} and m["tasks"]["mbpp"]["n_problems"] == 6
+    assert m["tasks"]["mbpp"]["pass@k"] == {"pass@1": 1.0} and m["tasks"]["mbpp"]["n_problems"] == 7
     assert m["languages"]["python"]["pass@k"] == {"pass@1": 1.0}
     results = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert all(r["detail"]["test_cases_passed"] == 3 for r in results)  # each test of test_list on its own
+    # the tests of 1007 call math.isclose on the math module the program imported (BigCode's one
+    # namespace); the split judge gives them its own import of that standard module
+    assert next(r for r in results if r["task_id"] == "1007")["passed"]
 
 
 def test_mixed_replay_known_pass_at_k(tmp_path, rows):
@@ -136,7 +139,7 @@ def test_mixed_replay_known_pass_at_k(tmp_path, rows):
 
 def test_two_tasks_of_one_language_are_scored_together_per_language(tmp_path):
     """mbpp (all right) and multiple-py (one problem's reference broken): the python figure is over
-    the 12 problems of both tasks, in metrics.json and the console."""
+    the 13 problems of both tasks, in metrics.json and the console."""
     rows_py = [json.loads(line) for line in (DATA.parent / "humaneval-py.jsonl").read_text().splitlines()]
     rows_py[0]["canonical_solution"] = "    return x - y\n"
     broken = tmp_path / "humaneval-py.jsonl"
@@ -153,7 +156,29 @@ def test_two_tasks_of_one_language_are_scored_together_per_language(tmp_path):
     assert m["tasks"]["mbpp"]["pass@k"] == {"pass@1": 1.0}
     assert m["tasks"]["multiple-py"]["pass@k"] == pytest.approx({"pass@1": 5 / 6})
     py = m["languages"]["python"]
-    assert py["tasks"] == ["mbpp", "multiple-py"] and py["n_problems"] == 12
-    assert py["pass@k"] == pytest.approx({"pass@1": 11 / 12})
-    assert m["extra_metrics"]["language/python/pass_at_1"] == pytest.approx(11 / 12)
-    assert "per language: python (12 problems) pass@1 0.9167" in proc.stdout
+    assert py["tasks"] == ["mbpp", "multiple-py"] and py["n_problems"] == 13
+    assert py["pass@k"] == pytest.approx({"pass@1": 12 / 13})
+    assert m["extra_metrics"]["language/python/pass_at_1"] == pytest.approx(12 / 13)
+    assert "per language: python (13 problems) pass@1 0.9231" in proc.stdout
+
+
+def test_split_judge_gives_the_tests_only_standard_modules_of_the_program():
+    """A module the program bound to a name the tests use reaches the trusted tests as the judge's
+    own import of that standard module; anything else stays undefined there."""
+    from aibench.sandboxes.local import LocalSandbox
+    from aibench.types import Program
+
+    tests = "assert math.isclose(f(1), 3.14159, rel_tol=0.001)"
+    cases = {
+        "import math\ndef f(r):\n    return math.pi * r * r\n": "passed",
+        "import math as m\ndef f(r):\n    return m.pi * r * r\n": "failed",  # no `math` in the program: NameError
+        "import types\nmath = types.ModuleType('aibench_fake')\nmath.isclose = lambda *a, **k: True\n"
+        "def f(r):\n    return 0\n": "failed",  # not a standard module: never imported by the judge
+    }
+    sb = LocalSandbox(judge="isolated")
+    try:
+        for code, status in cases.items():
+            v = sb.execute(Program("python", code, tests, 3.0, entry_point="f"))
+            assert v.status.value == status, (code, v.error)
+    finally:
+        sb.close()

@@ -53,6 +53,24 @@ _PLAIN_BASES = (int, float, complex, str, bytes, bytearray, list, tuple, dict, s
 _EXACT = {str: str.__str__, int: int.__index__, float: float.__float__}
 
 
+_ModuleType = type(sys)
+_NO_IMPORT = frozenset({"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo"})
+
+
+def _stdlib_module(name: str):
+    """In P: the standard-library module ``name`` (a module C's program bound to a name the tests use,
+    as BigCode's single namespace gives the tests the program's imports), or None for anything else."""
+    import importlib
+
+    top = name.split(".")[0]
+    if top not in sys.stdlib_module_names or top in _NO_IMPORT or not all(p.isidentifier() for p in name.split(".")):
+        return None
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - absent on this build: the name stays undefined (NameError, as in-process)
+        return None
+
+
 class CandidateError(Exception):
     """The candidate raised an exception whose type is not a builtin (name and message kept)."""
 
@@ -346,6 +364,10 @@ class IsolatedPythonRunner:
                 g[name] = d[1]
             elif type(d) is tuple and len(d) == 2 and d[0] == "f" and type(d[1]) is int:
                 g[name] = _proxy(conn, d[1], name)
+            elif type(d) is tuple and len(d) == 2 and d[0] == "m" and type(d[1]) is str:
+                module = _stdlib_module(d[1])  # P's own import of the standard module C bound there
+                if module is not None:
+                    g[name] = module
         if entry_point and entry_point not in g:
             entry_point_missing(channel, entry_point)
             return g
@@ -405,6 +427,8 @@ class IsolatedPythonRunner:
             if name in g:
                 if pd.is_plain(g[name]):
                     binds[name] = ("v", g[name])
+                elif isinstance(g[name], _ModuleType) and type(getattr(g[name], "__name__", None)) is str:
+                    binds[name] = ("m", g[name].__name__)  # e.g. MBPP's `math.isclose(...)` in the tests
                 else:
                     binds[name] = ("f", len(handles))
                     handles.append(g[name])

@@ -326,6 +326,15 @@ MBPP = [
             "assert merge_sorted([0, 0], [0]) == [0, 0, 0]",
         ],
     ),
+    (  # as in real MBPP rows, the tests use a module only the program imports
+        "Write a function to find the area of a circle with radius r.",
+        "import math\ndef circle_area(r):\n    return math.pi * r * r",
+        [
+            "assert math.isclose(circle_area(1), 3.141592653589793, rel_tol=0.001)",
+            "assert math.isclose(circle_area(2), 12.566370614359172, rel_tol=0.001)",
+            "assert circle_area(0) == 0",
+        ],
+    ),
 ]
 
 
