@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
 from typing import Any
 
@@ -135,3 +136,35 @@ def parse_line(line: bytes) -> dict | None:
     if m["kind"] in ("extra", "artifact") and not isinstance(m.get("detail"), dict):
         return None
     return m
+
+
+def requests(inp: int, outp: int):
+    """Requests in order, minus cancelled ones. The parent cancels a request that waited behind a
+    long-running sample and was sent to another worker instead; the cancel arrives after the
+    request, so everything already in the pipe is read before the next sample starts. A skipped
+    request is answered ``{"id", "cancelled": True}``."""
+    queue: list[dict] = []
+    cancelled: set[int] = set()
+    eof = False
+    while True:
+        while not eof and (not queue or select.select([inp], [], [], 0)[0]):
+            msg = read_msg(inp)
+            if msg is None:
+                eof = True
+            else:
+                queue.append(msg)
+        cancelled.update(m["id"] for m in queue if m.get("kind") == "cancel")
+        queue = [m for m in queue if m.get("kind") != "cancel"]
+        if not queue:
+            if eof:
+                return
+            continue
+        msg = queue.pop(0)
+        if msg["id"] in cancelled:
+            cancelled.discard(msg["id"])
+            try:
+                write_msg(outp, {"id": msg["id"], "cancelled": True})
+            except OSError:  # the parent is gone
+                return
+            continue
+        yield msg

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import os
-import select
 import signal
 import time
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from aibench.sandboxes import cgroups, rootfs, sample, seccomp
 from aibench.sandboxes import isolation as iso
 from aibench.sandboxes.monitor import watch
-from aibench.sandboxes.protocol import read_msg, write_msg
+from aibench.sandboxes.protocol import read_msg, requests, write_msg
 from aibench.sandboxes.verdict import Outcome, decide
 
 SETUP_GRACE_S = 5.0
@@ -304,38 +303,6 @@ def main() -> None:
             write_msg(outp, resp)
         except OSError:  # the parent is gone or closed us (shutdown): nobody to answer, no traceback
             return
-
-
-def requests(inp: int, outp: int):
-    """Requests in order, minus cancelled ones. The parent cancels a request that waited behind a
-    long-running sample and was sent to another worker instead; the cancel arrives after the
-    request, so everything already in the pipe is read before the next sample starts. A skipped
-    request is answered ``{"id", "cancelled": True}``."""
-    queue: list[dict] = []
-    cancelled: set[int] = set()
-    eof = False
-    while True:
-        while not eof and (not queue or select.select([inp], [], [], 0)[0]):
-            msg = read_msg(inp)
-            if msg is None:
-                eof = True
-            else:
-                queue.append(msg)
-        cancelled.update(m["id"] for m in queue if m.get("kind") == "cancel")
-        queue = [m for m in queue if m.get("kind") != "cancel"]
-        if not queue:
-            if eof:
-                return
-            continue
-        msg = queue.pop(0)
-        if msg["id"] in cancelled:
-            cancelled.discard(msg["id"])
-            try:
-                write_msg(outp, {"id": msg["id"], "cancelled": True})
-            except OSError:  # the parent is gone
-                return
-            continue
-        yield msg
 
 
 if __name__ == "__main__":
