@@ -16,6 +16,7 @@ The jobs' side (child runs, skipping finished cells) is in :mod:`aibench.trackin
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import time
@@ -70,6 +71,7 @@ class SweepCallback(Callback):
             sys.exit(USER_ERROR)
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        self._ended = True
         try:
             self._end(config)
         except Exception as exc:  # the cells are done and on disk: never fail the sweep here
@@ -116,6 +118,30 @@ class SweepCallback(Callback):
             state["tracking"] = self._parent(config, root, state)
         write_sweep(sweep_dir, state)
         log.info("sweep %s in %s", state["sweep_id"], sweep_dir)
+        self._ended = False
+        atexit.register(self._abandoned, sweep_dir)
+
+    def _abandoned(self, sweep_dir: Path) -> None:
+        """At exit without ``on_multirun_end`` (Ctrl-C, a job that stopped the sweep): the sweep is
+        marked interrupted and its parent run KILLED, not left RUNNING; rerunning the sweep with
+        ``run.resume=true`` continues it under the same parent."""
+        if self._ended:
+            return
+        state = read_sweep(sweep_dir)
+        if state is None:
+            return
+        state.update(status="INTERRUPTED", finished_ms=int(time.time() * 1000))
+        write_sweep(sweep_dir, state)
+        tracking = state.get("tracking") or {}
+        if tracking.get("parent_run_id"):
+            try:
+                from aibench.tracking.mlflow_logger import client_for
+
+                client_for(tracking["uri"]).set_terminated(
+                    tracking["parent_run_id"], status="KILLED", end_time=state["finished_ms"]
+                )
+            except Exception:  # the server is gone too: the parent stays RUNNING until the sweep resumes
+                pass
 
     @staticmethod
     def _parent(config: Any, root: Path, state: dict[str, Any]) -> dict[str, Any]:

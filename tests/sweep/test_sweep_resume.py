@@ -57,3 +57,18 @@ def test_rerun_with_resume_continues_each_cell(tmp_path):
     assert none_left.returncode == 2
     err = none_left.stderr.strip().splitlines()
     assert len(err) == 1 and "no unfinished sweep" in err[0] and "hydra.sweep.dir=" in err[0], none_left.stderr
+
+
+def test_a_sweep_stopped_by_a_failing_job_marks_its_parent_killed(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = sweep(
+        tmp_path, "model=replay", "model.path=missing.jsonl", "model.temperature=0.2,0.8", f"tracking.uri={store}"
+    )
+    assert proc.returncode == 2 and "replay file not found" in proc.stderr
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    state = json.loads((sweep_dir / "sweep.json").read_text())
+    assert state["status"] == "INTERRUPTED"
+    parent = MlflowClient(tracking_uri=store).get_run(state["tracking"]["parent_run_id"])
+    assert parent.info.status == "KILLED" and parent.info.end_time == state["finished_ms"]
