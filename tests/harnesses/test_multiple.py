@@ -187,6 +187,11 @@ def test_reference_end_to_end_scores_one(tmp_path, code):
     else:
         assert "pass@k_exit0_rule" not in res  # the Python judge has no exit-0 rule figure
     assert m["extra_metrics"][f"language/{CODES[code]}/pass_at_1"] == 1.0
+    from aibench.tracking.mlflow_logger import flatten_metrics  # what MLflow is sent
+
+    flat = flatten_metrics(m)
+    assert flat[f"multiple-{code}/pass_at_1"] == flat[f"language/{CODES[code]}/pass_at_1"] == 1.0
+    assert (f"multiple-{code}/pass_at_1_exit0_rule" in flat) is (code != "py")
 
 
 # Mixed samples per language (problems Tiny_0_add and Tiny_1_count_vowels): body texts that
