@@ -221,6 +221,7 @@ def preflight(sandbox: Any, languages: list[str]) -> None:
         visible = list(getattr(sandbox, "extra_paths", [])) if getattr(sandbox, "isolate_filesystem", False) else None
         missing = toolchains.check(languages, visible=visible)
     else:
+        log.info("sandbox=%s has no toolchain preflight: %s not checked", getattr(sandbox, "name", "?"), languages)
         return
     if missing:
         raise AibenchError(
