@@ -127,3 +127,49 @@ def test_server_dying_mid_sweep_then_upload_completes_the_structure(tmp_path):
         assert sorted(c.data.tags["aibench.job_num"] for c in children) == ["0", "1"]
         uploaded = client.get_run(json.loads((sweep_dir / "1" / "metrics.json").read_text())["mlflow"]["run_id"])
         assert uploaded.data.metrics["pass_at_1"] == 1.0 and uploaded.data.params["model.temperature"] == "0.8"
+
+
+def test_server_down_for_the_whole_sweep_then_upload_to_another_store(tmp_path):
+    """No server at all: each cell finishes with its results and the upload command; uploading
+    the sweep dir to another store creates the parent and one child per cell there."""
+    from mlflow.tracking import MlflowClient
+
+    from conftest import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    proc = sweep(tmp_path, "model=reference", "model.temperature=0.2,0.8", "run.limit=2", f"tracking.uri={dead}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    state = json.loads((sweep_dir / "sweep.json").read_text())
+    assert state["tracking"]["error"] == "connection refused" and "parent_run_id" not in state["tracking"]
+    assert f"python -m aibench.tracking.upload {sweep_dir.relative_to(tmp_path)}" in proc.stderr
+    reports = [json.loads((sweep_dir / str(i) / "metrics.json").read_text()) for i in (0, 1)]
+    assert all(r["mlflow"]["error"] == "connection refused" for r in reports)
+
+    store = f"sqlite:///{tmp_path / 'later.db'}"
+    up = subprocess.run(
+        [sys.executable, "-m", "aibench.tracking.upload", str(sweep_dir), "--uri", store],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert up.returncode == 0 and "2 child run(s)" in up.stdout, up.stderr
+    _, runs, parents, children = runs_of(MlflowClient(tracking_uri=store))
+    assert len(runs) == 3 and len(parents) == 1 and len(children) == 2
+    assert parents[0].data.tags["aibench.sweep_id"] == state["sweep_id"] and parents[0].info.status == "FINISHED"
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert child.data.tags["aibench.sweep_id"] == state["sweep_id"]
+        assert "model.temperature=" in child.data.tags["aibench.overrides"]
+    assert sorted(c.data.params["model.temperature"] for c in children) == ["0.2", "0.8"]
+    # a second upload finds every cell logged: nothing twice
+    again = subprocess.run(
+        [sys.executable, "-m", "aibench.tracking.upload", str(sweep_dir), "--uri", store],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert again.returncode == 0 and "0 child run(s)" in again.stdout, again.stderr
+    assert len(runs_of(MlflowClient(tracking_uri=store))[1]) == 3
