@@ -32,7 +32,8 @@ def ready(*languages: str) -> bool:
 
 
 def toolchain(code: str):
-    return requires("toolchains", ready(CODES[code]), HOW)
+    """The marks of a test running ``code``'s programs: none for Python, else the toolchains extra."""
+    return [] if code == "py" else requires("toolchains", ready(CODES[code]), HOW)
 
 
 def with_marks(marks):
