@@ -4,6 +4,7 @@ a server that dies mid-sweep costs no cell, and the upload command completes the
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def test_sweep_logs_parent_and_children_to_a_real_server(tmp_path):
         assert parent.data.metrics == {"cells/total": 2.0, "cells/finished": 2.0}
         parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
         assert {"sweep.json", "sweep_results.csv", "sweep_results.json", "multirun.yaml"} <= parent_files
+        if importlib.util.find_spec("aibench.report") is not None:  # the comparison report, at the sweep's end
+            assert "report/report.html" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
 
         by_temp = {r.data.params["model.temperature"]: r for r in children}
         assert set(by_temp) == {"0.2", "0.8"}
