@@ -72,3 +72,31 @@ def test_sweep_under_the_submitit_local_launcher(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     check_parent_and_children(tmp_path, 2)
+
+
+@needs("hydra_joblib_launcher")
+def test_resume_under_the_joblib_launcher(tmp_path):
+    """The resumed sweep's dir reaches jobs in other processes too: the finished cell is left
+    alone and the partial one continues from its samples."""
+    args = (
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "model=reference",
+        "model.temperature=0.2,0.8",
+        "run.n_samples=2",
+        "run.limit=2",
+        "tracking.enabled=false",
+    )
+    first = sweep(tmp_path, *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    done = (sweep_dir / "0" / "metrics.json").read_bytes()
+    (sweep_dir / "1" / "metrics.json").unlink()
+    results = (sweep_dir / "1" / "results.jsonl").read_text().splitlines()
+    (sweep_dir / "1" / "results.jsonl").write_text(results[0] + "\n")
+    again = sweep(tmp_path, *args, "run.resume=true")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sweep_dirs(tmp_path) == [sweep_dir]
+    assert (sweep_dir / "0" / "metrics.json").read_bytes() == done
+    resumed = json.loads((sweep_dir / "1" / "metrics.json").read_text())
+    assert resumed["samples"]["resumed"] == 1 and resumed["samples"]["executed"] == 3
