@@ -556,7 +556,7 @@ def _score_in_sandbox(ctx, scored, by_task, indices):
         for key, v in ctx.sandbox.execute_many(items, ctx.workers)
     }
     ks = sorted({int(k.split("@")[1]) for t in by_task for k in scored.pass_at_k(t)}) or [1]
-    metric = type(ctx.metrics)(ks)  # the package's k, estimated by the run's pass@k
+    metric = type(ctx.metrics)(k=ks)  # the package's k, estimated by the run's pass@k
     pass_at_k = {
         t: _task_report(metric, plist, {k: v for k, v in verdicts.items() if k[0] == t}, None)["pass@k"]
         for t, plist in by_task.items()
