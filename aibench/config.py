@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from omegaconf import MISSING
-
 from aibench.errors import AibenchError
 from aibench.registry import BY_TARGET, SCHEMAS
 
 GROUPS = ("model", "harness", "sandbox", "metrics")
+MISSING = "???"  # omegaconf.MISSING: a sandbox used from a bare Python imports this module without it
 
 
 @dataclass
@@ -95,13 +94,15 @@ def configure(component: Any, cfg: Any = None, settings: Mapping[str, Any] | Non
     component directly passes a schema object or keywords. Interpolations left in a schema default
     (``seed: ${run.seed}``) resolve against the top level's defaults; outside a composed run there
     is no generation cache unless ``cache_dir`` is given."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
-
     cls = component if isinstance(component, type) else type(component)
     schema = cls.Schema
     if isinstance(cfg, schema) and not settings:
         return cfg  # already built by configure (a subclass's constructor passing it up)
+    try:
+        from omegaconf import OmegaConf
+        from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
+    except ImportError:  # the sandbox used from a bare Python (stdlib only): the dataclass itself
+        return _without_omegaconf(schema, cfg, settings or {})
     node = OmegaConf.structured(schema)
     try:
         for layer in (cfg, settings):
@@ -121,6 +122,18 @@ def configure(component: Any, cfg: Any = None, settings: Mapping[str, Any] | Non
     except MissingMandatoryValue as exc:
         key = str(exc.full_key).removeprefix("component.")
         raise AibenchError(f"{cls.config_group}.{key} is not set: pass {key}=...") from None
+
+
+def _without_omegaconf(schema: type, cfg: Any, settings: Mapping[str, Any]) -> Any:
+    """``configure`` where OmegaConf is not installed: the schema's own constructor (an unknown key is
+    a TypeError), nested schemas given as mappings built from them; no type checks."""
+    values = {} if cfg is None else dict(cfg) if isinstance(cfg, Mapping) else dict(vars(cfg))
+    values.update(settings)
+    for f in dataclasses.fields(schema):
+        nested = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(nested) and isinstance(values.get(f.name), Mapping):
+            values[f.name] = type(nested)(**values[f.name])
+    return schema(**values)
 
 
 def unknown_key_message(parent: str, key: str, valid: list[str]) -> str:

@@ -96,3 +96,22 @@ def test_defaults_come_from_the_schema_and_interpolations_resolve_outside_a_run(
     assert configure(OllamaModel, built) is built  # a subclass's constructor passing it up
     assert PassAtK().k == [1, 10, 100]
     assert PassAtK(k=[10, 1]).k == [1, 10]
+
+
+def test_a_sandbox_is_built_without_omegaconf():
+    """The sandbox needs only the stdlib (tests/sandboxes/test_local_unprivileged.py runs it with the
+    distribution's Python): without OmegaConf, configure falls back to the schema's own constructor."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['omegaconf'] = None\n"
+        "from aibench.sandboxes.local import LocalSandbox\n"
+        "sb = LocalSandbox(judge='inprocess', limits={'memory_bytes': 1 << 29})\n"
+        "print(sb.judge, sb.limits.memory_bytes, sb.limits.max_processes)\n"
+        "try:\n    LocalSandbox(jugde='inprocess')\nexcept TypeError as e:\n    print('TypeError')\n"
+        "print('omegaconf' in sys.modules and sys.modules['omegaconf'] is not None)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=CONF.parent, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["inprocess", str(1 << 29), "64", "TypeError", "False"]
