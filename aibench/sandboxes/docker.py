@@ -500,6 +500,50 @@ class DockerSandbox(LocalSandbox):
             t.join()
 
     # ------------------------------------------------------------------ limits and manifest
+    def preflight(self, languages: list[str]) -> list[str]:
+        """What the image lacks for ``languages`` (one line each, naming the fix): the local
+        sandbox's toolchain check, run inside a throwaway container of this image with the same
+        limits (no network, read-only root, uid 65534), removed at once."""
+        langs = [lang for lang in dict.fromkeys(languages) if lang != "python"]
+        if not langs:
+            return []
+        docker = _sdk()
+        code = (
+            f"import sys; sys.path.insert(0, {MOUNT!r}); from aibench.sandboxes.languages import toolchains; "
+            "print('\\n'.join(toolchains.check(sys.argv[1:])))"
+        )
+        cfg = dict(self._host_config)
+        cfg["AutoRemove"] = False  # removed below, after its output is read
+        cid = None
+        try:
+            cid = self.client.api.create_container(
+                self.image_ref,
+                command=["python3", "-I", "-c", code, *langs],
+                user="65534:65534",
+                working_dir="/",
+                environment=self.env,
+                labels={LABEL: "1", RUN_LABEL: self.run_id, OWNER_LABEL: self.owner},
+                network_disabled=not self.network,
+                host_config=cfg,
+            )["Id"]
+            self.client.api.start(cid)
+            status = self.client.api.wait(cid, timeout=300).get("StatusCode")
+            out = self.client.api.logs(cid, stdout=True, stderr=False).decode("utf-8", "replace")
+            err = self.client.api.logs(cid, stdout=False, stderr=True).decode("utf-8", "replace")
+        except docker.errors.DockerException as e:
+            return [f"cannot check the toolchains in docker image {self.image_tag}: {e}"]
+        finally:
+            if cid is not None:
+                _remove(self.client, cid)
+        if status != 0:
+            last = (err.strip().splitlines() or [f"exit {status}"])[-1]
+            return [f"cannot check the toolchains in docker image {self.image_tag}: {last}"]
+        return [
+            f"{line} (in docker image {self.image_tag}: rebuild it with {_hint()}, or set sandbox.image)"
+            for line in out.splitlines()
+            if line.strip()
+        ]
+
     def applied(self, timeout: float) -> dict[str, Any]:
         lim = super().applied(timeout)
         cap = self.memory_bytes - 192 * 1024 * 1024  # headroom for the fork server

@@ -563,3 +563,36 @@ def test_deep_tree_left_in_scratch_does_not_spoil_the_next_sample(dsb):
     )
     assert got["nest"].status is Status.PASSED, got["nest"].error
     assert got["next"].status is Status.PASSED, got["next"].error
+
+
+def test_toolchain_preflight_runs_inside_the_image(dsb):
+    """The runner's preflight asks the sandbox: the sandbox image has every toolchain; an image
+    without node is reported in one line naming the fix, before any generation."""
+    assert dsb.preflight(["python", "javascript", "java", "cpp"]) == []
+    from aibench.errors import AibenchError
+    from aibench.runner import preflight
+    from aibench.sandboxes.docker import DockerSandbox
+
+    api = client().api
+    tag = f"aibench-test-nonode:{uuid.uuid4().hex[:8]}"
+    # the sandbox image minus node: a copy of it with the node binary removed
+    cid = api.create_container(
+        dsb.image_ref, command=["sh", "-c", "rm -f $(command -v node) /usr/bin/nodejs"], user="0:0"
+    )["Id"]
+    try:
+        api.start(cid)
+        assert api.wait(cid)["StatusCode"] == 0
+        api.commit(cid, repository=tag.split(":")[0], tag=tag.split(":")[1])
+        with DockerSandbox(image=tag) as sb:
+            missing = sb.preflight(["javascript", "cpp"])
+            assert len(missing) == 1 and missing[0].startswith("node not found"), missing
+            assert "rebuild it with python -m aibench.sandboxes.docker build" in missing[0]
+            with pytest.raises(AibenchError, match="toolchain missing for javascript"):
+                preflight(sb, ["javascript"])
+            assert not of_run(sb), "the preflight container was not removed"
+    finally:
+        api.remove_container(cid, force=True)
+        try:
+            api.remove_image(tag, force=True)
+        except Exception:  # noqa: BLE001
+            pass
