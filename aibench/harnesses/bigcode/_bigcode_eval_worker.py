@@ -87,7 +87,7 @@ def apply_limits(limits: dict[str, Any]) -> dict[str, Any]:
         applied["network"] = "allowed (sandbox.network=true)"
 
     def clamp(res: int, want: int) -> int:
-        soft, hard = resource.getrlimit(res)
+        _soft, hard = resource.getrlimit(res)
         if hard != resource.RLIM_INFINITY:
             want = min(want, hard)
         resource.setrlimit(res, (want, hard))
