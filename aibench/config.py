@@ -98,6 +98,11 @@ def configure(component: Any, cfg: Any = None, settings: Mapping[str, Any] | Non
     schema = cls.Schema
     if isinstance(cfg, schema) and not settings:
         return cfg  # already built by configure (a subclass's constructor passing it up)
+    if cfg is not None and not (dataclasses.is_dataclass(cfg) or isinstance(cfg, Mapping)):
+        raise TypeError(
+            f"{cls.__name__} takes its schema object ({schema.__name__}) or keyword arguments, "
+            f"not a positional {type(cfg).__name__}"
+        )
     try:
         from omegaconf import OmegaConf
         from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError

@@ -73,6 +73,8 @@ def test_keywords_are_checked_against_the_schema():
         OllamaModel()
     with pytest.raises(ValueError, match="k"):
         PassAtK(k="abc")
+    with pytest.raises(TypeError, match="schema object"):
+        PassAtK([1, 10])  # settings are keywords (or the schema object)
 
 
 def test_schema_object_keywords_and_hydra_build_the_same_component():
