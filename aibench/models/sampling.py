@@ -81,7 +81,9 @@ class SamplingModel(Model):
         from aibench.config import configure
 
         cfg = configure(self, cfg, settings)
-        self.model = str(cfg.name)
+        if not cfg.name:
+            raise AibenchError(f"model.name is empty: say which {self.backend} model to use")
+        self.model = cfg.name
         self.name = f"{self.backend}/{self.model}"
         self.temperature = cfg.temperature
         self.top_p = cfg.top_p
