@@ -158,14 +158,21 @@ def test_metrics_reach_mlflow_with_lm_eval_artifacts(ollama_run):
         def log_artifact(self, run_id, path):
             self.artifacts.append(Path(path).name)
 
+        def log_table(self, run_id, data, artifact_file):
+            self.tables[artifact_file] = data
+
         def set_terminated(self, run_id, status, end_time):
             pass
 
     client = Client()
+    client.tables = {}
     manifest = json.loads((Path(report["run_dir"]) / "run_manifest.json").read_text())
     params = {"task_version/tiny_humaneval": 1.0}
     ml.finish_run(client, "r", params=params, report=report, run_dir=Path(report["run_dir"]), end_ms=0)
     assert {"lm_eval_results.json", "lm_eval_samples_tiny_humaneval.jsonl", "metrics.json"} <= set(client.artifacts)
+    (table,) = client.tables.values()  # the per-sample table: every scored code sample, failures first
+    assert set(table["task"]) == {"tiny_humaneval"} and len(table["task"]) == 3
+    assert sorted(table["passed"]) == [False, True, True]
     assert manifest["harness"]["output_types"] == {"tiny_humaneval": "generate_until"}
 
 
