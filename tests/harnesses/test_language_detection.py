@@ -154,7 +154,7 @@ def test_no_canonical_program_of_any_task_is_claimed_to_be_in_another_language()
 
     from aibench.harnesses.bigcode.harness import task_registry
 
-    data = Path(__file__).resolve().parent / "data"
+    data = Path(__file__).resolve().parent / "bigcode" / "data"
     reg = task_registry()
     tasks = [reg["humaneval"](), reg["mbpp"](data_path=str(data / "mbpp.jsonl"))]
     tasks += [reg[f"multiple-{c}"](data_path=str(data / f"humaneval-{c}.jsonl")) for c in ("js", "java", "cpp", "py")]

@@ -1,4 +1,4 @@
-"""Writes the small task data files next to it (run: python tests/harnesses/data/make_data.py).
+"""Writes the small task data files next to it (run: python tests/harnesses/bigcode/data/make_data.py).
 
 Our own problems (not HumanEval's or MBPP's), in the public datasets' layouts with their upstream
 field names:
