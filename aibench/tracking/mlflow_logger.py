@@ -169,20 +169,24 @@ def per_task_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def write_per_task_table(report: Mapping[str, Any], directory: Path) -> list[Path]:
     """``per_task.csv`` and ``per_task.json`` in ``directory``; none for a report without tasks."""
+    return write_rows(per_task_rows(report), directory, PER_TASK_TABLE)
+
+
+def write_rows(rows: list[dict[str, Any]], directory: Path, stem: str) -> list[Path]:
+    """``<stem>.csv`` (columns in first-seen order) and ``<stem>.json`` in ``directory``; none for no rows."""
     import json
 
-    rows = per_task_rows(report)
     if not rows:
         return []
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    csv_path, json_path = directory / f"{PER_TASK_TABLE}.csv", directory / f"{PER_TASK_TABLE}.json"
+    csv_path, json_path = directory / f"{stem}.csv", directory / f"{stem}.json"
     with csv_path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    json_path.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    json_path.write_text(json.dumps(rows, indent=2, default=str), encoding="utf-8")
     return [csv_path, json_path]
 
 

@@ -21,7 +21,6 @@ The Hydra callback that drives this is :class:`aibench.sweep.callback.SweepCallb
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -221,19 +220,9 @@ def _select(config: Mapping[str, Any], dotted: str) -> Any:
 
 
 def write_results_table(sweep_dir: Path) -> list[Path]:
-    rows = cell_rows(sweep_dir)
-    if not rows:
-        return []
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    csv_path, json_path = sweep_dir / f"{RESULTS_TABLE}.csv", sweep_dir / f"{RESULTS_TABLE}.json"
-    with csv_path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    json_path.write_text(json.dumps(rows, indent=2, default=str), encoding="utf-8")
-    return [csv_path, json_path]
+    from aibench.tracking.mlflow_logger import write_rows
+
+    return write_rows(cell_rows(sweep_dir), sweep_dir, RESULTS_TABLE)
 
 
 def parent_run_name(state: Mapping[str, Any]) -> str:
