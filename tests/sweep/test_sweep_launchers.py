@@ -15,7 +15,10 @@ HOW = "pip install -e '.[sweep]'"
 
 
 def has(plugin: str) -> bool:
-    return importlib.util.find_spec(f"hydra_plugins.{plugin}") is not None
+    try:
+        return importlib.util.find_spec(f"hydra_plugins.{plugin}") is not None
+    except ModuleNotFoundError:  # no Hydra plugin installed at all: no hydra_plugins package
+        return False
 
 
 def check_parent_and_children(tmp_path, n_cells: int) -> None:
