@@ -4,6 +4,7 @@ the honest rule and MultiPL-E's exit-0 rule beside it; per-language pass@k; tool
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 from math import comb
 from pathlib import Path
@@ -36,6 +37,16 @@ def toolchain(code: str):
     return [] if code == "py" else requires("toolchains", ready(CODES[code]), HOW)
 
 
+BIGCODE = requires(
+    "bigcode",
+    importlib.util.find_spec("bigcode_eval") is not None,
+    "pip install ../shared/wheels/bigcode_eval-0.0.0-py3-none-any.whl (see README)",
+)
+DATASETS = requires(
+    "bigcode", importlib.util.find_spec("datasets") is not None, "pip install datasets (the bigcode and lm-eval extras)"
+)
+
+
 def with_marks(marks):
     def apply(fn):
         for mark in reversed(marks):
@@ -54,6 +65,7 @@ def task(code: str, path: str | None = None):
 
 
 # ------------------------------------------------------------------------------ BigCode parity
+@with_marks(BIGCODE)
 @pytest.mark.parametrize("code", list(CODES))
 def test_prompts_tests_stop_words_and_postprocessing_match_bigcode(code):
     assert init_stop_words("multiple", "GeneralMultiPLE") == "self.dataset['test'][0]['stop_tokens'] + ['<file_sep>']"
@@ -121,6 +133,7 @@ def test_rows_of_another_language_or_without_fields_are_refused(tmp_path):
         _from_rows("cpp", [{k: v for k, v in r.items() if k != "tests"} for r in rows("cpp")], tmp_path)
 
 
+@with_marks(DATASETS)
 def test_online_load_failure_is_one_line_naming_the_local_file_route(monkeypatch):
     import datasets
 
@@ -299,7 +312,7 @@ def test_mixed_replay_known_pass_at_k_exit0_rule_and_mismatch_reason(tmp_path_fa
         assert foreign["status"] == "compile_error" and foreign["detail"]["execution_reason"] == "compile_error"
 
 
-@with_marks(requires("toolchains", ready("javascript", "cpp"), HOW))
+@with_marks(BIGCODE + requires("toolchains", ready("javascript", "cpp"), HOW))
 def test_exit0_rule_agrees_with_multiple_e_own_evaluators(tmp_path_factory):
     """MultiPL-E's eval_javascript/eval_cpp (run here directly on our own test programs) count
     exactly the samples aibench's detail.exit0_rule_passed counts."""
