@@ -244,22 +244,27 @@ class FakeServer:
         h.close_connection = True
 
     def dispatch(self, h: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
-        if path not in self.generation_paths:
-            return self._dispatch(h, method, path, body)
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            self._dispatch(h, method, path, body)
-        finally:
-            with self._lock:
-                self.in_flight -= 1
+        self._dispatch(h, method, path, body)
 
     def _dispatch(self, h: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
         fault = self.take_fault(path)
-        if self.latency and path in self.generation_paths:
-            time.sleep(self.latency)
-        if fault is not None and fault.kind == "slow":
+        if path in self.generation_paths:
+            # in flight while the server works on it, up to its reply: once the reply's last bytes
+            # are out the client may send its next request before this thread runs again, so a
+            # count ended after the reply saw concurrency + 1 now and then
+            with self._lock:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                if self.latency:
+                    time.sleep(self.latency)
+                if fault is not None and fault.kind == "slow":
+                    time.sleep(fault.seconds)
+                    fault = None
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+        elif fault is not None and fault.kind == "slow":
             time.sleep(fault.seconds)
             fault = None
         if fault is not None and fault.kind == "drop":
