@@ -37,6 +37,15 @@ def requires(extra: str, available: bool, how: str):
     return marks
 
 
+def with_marks(marks):
+    def apply(fn):
+        for mark in reversed(marks):
+            fn = mark(fn)
+        return fn
+
+    return apply
+
+
 def check_run(cmd, **kw) -> subprocess.CompletedProcess:
     """``subprocess.run(cmd)`` that must succeed; a failure shows the command's own output."""
     kw.setdefault("capture_output", True)

@@ -13,6 +13,20 @@ import importlib.util
 import re
 from pathlib import Path
 
+from support import requires
+
+# BigCode's own task code (the wheel in ../shared/wheels) and the hub client (datasets, which the
+# bigcode and lm-eval extras bring): tests comparing with them run where those are installed
+BIGCODE = requires(
+    "bigcode",
+    importlib.util.find_spec("bigcode_eval") is not None,
+    "pip install ../shared/wheels/bigcode_eval-0.0.0-py3-none-any.whl (see README)",
+)
+DATASETS = requires(
+    "bigcode", importlib.util.find_spec("datasets") is not None, "pip install datasets (the bigcode and lm-eval extras)"
+)
+
+
 METHODS = ("get_prompt", "get_reference", "get_dataset", "postprocess_generation", "remove_last_block")
 
 

@@ -4,14 +4,13 @@ entry point and per-case detail; local data in the HF layout; end to end with kn
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 from math import comb
 from pathlib import Path
 
 import pytest
-from bigcode_source import bigcode_class, init_stop_words
-from support import aibench_cli, requires
+from bigcode_source import BIGCODE, DATASETS, bigcode_class, init_stop_words
+from support import aibench_cli, with_marks
 
 from aibench.errors import AibenchError
 from aibench.harnesses.bigcode.harness import task_registry
@@ -19,27 +18,6 @@ from aibench.harnesses.bigcode.mbpp import MBPP, called_function
 from aibench.types import Completion, GenerationRequest
 
 DATA = Path(__file__).resolve().parent / "data" / "mbpp.jsonl"
-
-
-# BigCode's own task code (the wheel in ../shared/wheels) and the hub client (datasets, which the
-# bigcode and lm-eval extras bring): tests comparing with them run where those are installed
-BIGCODE = requires(
-    "bigcode",
-    importlib.util.find_spec("bigcode_eval") is not None,
-    "pip install ../shared/wheels/bigcode_eval-0.0.0-py3-none-any.whl (see README)",
-)
-DATASETS = requires(
-    "bigcode", importlib.util.find_spec("datasets") is not None, "pip install datasets (the bigcode and lm-eval extras)"
-)
-
-
-def with_marks(marks):
-    def apply(fn):
-        for mark in reversed(marks):
-            fn = mark(fn)
-        return fn
-
-    return apply
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,13 @@ the honest rule and MultiPL-E's exit-0 rule beside it; per-language pass@k; tool
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 from math import comb
 from pathlib import Path
 
 import pytest
-from bigcode_source import bigcode_class, init_stop_words, multiple_e_evaluator
-from support import aibench_cli, requires
+from bigcode_source import BIGCODE, DATASETS, bigcode_class, init_stop_words, multiple_e_evaluator
+from support import aibench_cli, requires, with_marks
 
 from aibench.errors import AibenchError
 from aibench.harnesses.bigcode import multiple
@@ -35,25 +34,6 @@ def ready(*languages: str) -> bool:
 def toolchain(code: str):
     """The marks of a test running ``code``'s programs: none for Python, else the toolchains extra."""
     return [] if code == "py" else requires("toolchains", ready(CODES[code]), HOW)
-
-
-BIGCODE = requires(
-    "bigcode",
-    importlib.util.find_spec("bigcode_eval") is not None,
-    "pip install ../shared/wheels/bigcode_eval-0.0.0-py3-none-any.whl (see README)",
-)
-DATASETS = requires(
-    "bigcode", importlib.util.find_spec("datasets") is not None, "pip install datasets (the bigcode and lm-eval extras)"
-)
-
-
-def with_marks(marks):
-    def apply(fn):
-        for mark in reversed(marks):
-            fn = mark(fn)
-        return fn
-
-    return apply
 
 
 def rows(code: str) -> list[dict]:
