@@ -442,6 +442,12 @@ class NativeRunner:
                 detail.update(candidate_gone=True, candidate_signal="SIGXCPU")  # verdict.py: timeout
                 channel.verdict(False, "failed", "CPU time limit", detail)
                 return
+            if name in self.signal_means_memory and not self.error_line(stderr):
+                detail.update(reason="runtime_killed_by_signal", signal=name)
+                channel.verdict(
+                    False, "memory", f"memory limit: the runtime died by {name} (refused reservation)", detail
+                )
+                return
             if sig != signal.SIGABRT:  # abort = a failed assert / uncaught exception: a failure, below
                 detail.update(candidate_gone=True, candidate_signal=name)  # verdict.py: crashed
                 channel.verdict(False, "failed", f"killed by {name}", detail)
@@ -476,6 +482,7 @@ class NativeRunner:
         raise NotImplementedError
 
     oom_markers: tuple[str, ...] = ()  # stderr texts that mean the program ran out of memory
+    signal_means_memory: tuple[str, ...] = ()  # signals that end this runtime only when memory is refused
 
     def memory_error(self, stderr: str) -> str | None:
         return next((m for m in self.oom_markers if m in stderr), None)

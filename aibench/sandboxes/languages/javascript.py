@@ -8,6 +8,16 @@ to fd 3. ``process.exit(0)`` before the tests, an ``uncaughtException`` handler 
 assert, or "all tests passed" printed on stdout therefore fail (MultiPL-E counts the first two as
 passes: ``detail.exit0_rule_passed``). Errors are named as MultiPL-E's statuses would be
 (AssertionError, SyntaxError, ReferenceError, ...); a V8 heap exhaustion is ``memory``.
+
+**V8 under the sample's limits.** An idle ``node`` already maps ~0.7 GiB of address space, and when
+``RLIMIT_AS`` stops a reservation V8 dies in whatever way that code path has: "heap out of memory",
+``std::bad_alloc``, a trap, or a bare SIGSEGV with nothing on stderr (seen on a CI machine at a
+768 MiB limit). So node runs with ``--max-old-space-size`` = ``memory_bytes - 1 GiB`` (at least
+256 MiB; 1 GiB by default, about what V8 reached under the 2 GiB limit without the flag), and
+``MALLOC_ARENA_MAX=2``, so that a growing heap meets V8's own limit first and says so. A node
+killed by SIGSEGV/SIGBUS/SIGTRAP with no JavaScript error is counted ``memory`` as well: JavaScript
+cannot fault by itself, and these are V8's deaths on a refused reservation (a program that signals
+itself that way is still a failure, only named differently).
 """
 
 from __future__ import annotations
@@ -26,7 +36,15 @@ PRELUDE = (
 EPILOGUE = "\n;__aibench_report__();\n"
 _STRICT = re.compile(r"""\A\s*(['"])use strict\1""")
 _ERROR = re.compile(r"^[A-Za-z_$][\w$]*(?:Error|Exception)\b.*$", re.M)
-_OOM = ("JavaScript heap out of memory", "Allocation failed", "Array buffer allocation failed", "std::bad_alloc")
+MiB = 1024 * 1024
+_RUNTIME_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGTRAP")  # V8's deaths on a refused reservation
+_OOM = (
+    "JavaScript heap out of memory",
+    "Allocation failed",
+    "Array buffer allocation failed",
+    "std::bad_alloc",
+    "Fatal process OOM",
+)
 
 
 def build_source(code: str, tests: str) -> str:
@@ -43,9 +61,20 @@ def build_source(code: str, tests: str) -> str:
     return head + prelude + code + "\n" + tests + EPILOGUE
 
 
+def heap_flags(request: dict[str, Any]) -> list[str]:
+    """V8's old-space limit from the sample's address-space limit (none when that is unlimited)."""
+    memory = int((request.get("limits") or {}).get("memory_bytes") or 0)
+    if memory <= 0:
+        return []
+    return [f"--max-old-space-size={max(256, (memory - 1024 * MiB) // MiB)}"]
+
+
 class JavaScriptRunner(NativeRunner):
     name = "javascript"
-    semantics = "node program.js (MultiPL-E eval_javascript.py: CommonJS, no flags); exit 0 + tests completed"
+    semantics = (
+        "node program.js (MultiPL-E eval_javascript.py: CommonJS; here with --max-old-space-size from the "
+        "memory limit); exit 0 + tests completed"
+    )
 
     @property
     def version_argv(self) -> list[str]:
@@ -54,8 +83,16 @@ class JavaScriptRunner(NativeRunner):
     def source_files(self, request: dict[str, Any]) -> dict[str, str]:
         return {"program.js": build_source(request["code"], request.get("tests") or "")}
 
+    def env(self, request: dict[str, Any]) -> dict[str, str]:
+        env = super().env(request)
+        env["MALLOC_ARENA_MAX"] = "2"  # glibc reserves 64 MiB of address space per thread arena otherwise
+        env.pop("NODE_OPTIONS", None)
+        return env
+
     def run_argv(self, request: dict[str, Any], files: dict[str, str]) -> list[str]:
-        return [which("node") or "/usr/bin/node", "program.js"]
+        return [which("node") or "/usr/bin/node", *heap_flags(request), "program.js"]
+
+    signal_means_memory = _RUNTIME_SIGNALS
 
     oom_markers = _OOM
 
