@@ -149,6 +149,7 @@ class SampleResult:
     strays_killed: int = 0  # stray processes the sandbox killed after the program ended
     # MultiPL-E's rule (exit code 0 = passed), where the runner reports it (native languages)
     exit0_rule_passed: bool | None = None
+    output_truncated: bool = False  # more output than ``limits.output_bytes``: drained, only the tail kept
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -168,6 +169,7 @@ class SampleResult:
             passed=bool(record["passed"]),
             strays_killed=int(strays),
             exit0_rule_passed=None if exit0 is None else bool(exit0),
+            output_truncated=bool(detail.get("output_truncated")),
         )
 
 

@@ -10,7 +10,7 @@ from aibench.types import SampleResult
 STATUS_KEYS = {
     "timeout": "timeouts",
     "memory": "memory_kills",
-    "output_limit": "output_limit_kills",
+    "output_limit": "output_limit_kills",  # results written before output was drained (older runs)
     "crashed": "crashes",
     "sandbox_error": "sandbox_errors",
 }
@@ -18,7 +18,9 @@ STATUS_KEYS = {
 
 class SecuritySummary:
     """Counts over a run's sample results; ``strays_killed`` counts stray processes the sandbox
-    had to kill after the program ended (children that outlived it)."""
+    had to kill after the program ended (children that outlived it); ``outputs_truncated`` the
+    samples whose output went over ``limits.output_bytes`` (drained, only the tail kept: not a kill,
+    the sample ran on)."""
 
     name = "security"
 
@@ -26,10 +28,12 @@ class SecuritySummary:
         summary = {key: 0 for key in STATUS_KEYS.values()}
         summary["killed_stray_processes"] = 0
         summary["samples_with_strays"] = 0
+        summary["outputs_truncated"] = 0
         for r in results:
             key = STATUS_KEYS.get(r.status)
             if key:
                 summary[key] += 1
             summary["killed_stray_processes"] += r.strays_killed
             summary["samples_with_strays"] += int(r.strays_killed > 0)
+            summary["outputs_truncated"] += int(r.output_truncated)
         return summary

@@ -25,7 +25,7 @@ class LocalLimits:
     scratch_bytes: int = 256 * MiB  # size of the private tmpfs holding the sample's temp dir
     max_processes: int = 64  # processes/threads per sample (pids cgroup; RLIMIT_NPROC is not enforced for root)
     open_files: int = 256  # RLIMIT_NOFILE
-    output_bytes: int = 1 * MiB  # stdout + stderr bytes before the sample is killed (output_limit)
+    output_bytes: int = 1 * MiB  # stdout + stderr bytes kept; beyond it output is drained (only the tail kept)
     compile_timeout_s: float = 15.0  # wall budget of a compile step (javac, g++), before the run's timeout
     tail_bytes: int = 4096  # how much of stdout/stderr is kept in the verdict
     stack_bytes: int = 0  # RLIMIT_STACK; 0 = keep the inherited value
