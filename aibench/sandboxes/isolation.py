@@ -158,8 +158,9 @@ def drop_all_capabilities(bounding: bool = True) -> bool:
     return _libc.capset(_CAP_HEADER_REF, _NO_CAPS) == 0
 
 
-def descendants(pid: int) -> list[int]:
-    """All descendants of ``pid`` found through /proc/<pid>/task/*/children (depth first)."""
+def descendants(pid: int, spare: int | None = None) -> list[int]:
+    """All descendants of ``pid`` found through /proc/<pid>/task/*/children (depth first), except
+    ``spare`` and its own descendants."""
     out: list[int] = []
     stack = [pid]
     while stack:
@@ -171,7 +172,7 @@ def descendants(pid: int) -> list[int]:
         for t in tasks:
             try:
                 with open(f"/proc/{p}/task/{t}/children") as f:
-                    kids = [int(x) for x in f.read().split()]
+                    kids = [k for k in map(int, f.read().split()) if k != spare]
             except (OSError, ValueError):
                 continue
             out.extend(kids)
@@ -179,13 +180,13 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def kill_tree(pid: int, include_root: bool = True, rounds: int = 20) -> int:
+def kill_tree(pid: int, include_root: bool = True, rounds: int = 20, spare: int | None = None) -> int:
     """SIGKILL ``pid``'s whole tree, repeating until no descendant is left. Returns how many were
     killed (excluding the root). The caller must be a subreaper (or the tree's reaper) so that
     orphans re-parent to it and are found in the next round."""
     killed: set[int] = set()
     for _ in range(rounds):
-        kids = descendants(pid)
+        kids = descendants(pid, spare)
         if not kids:
             break
         for k in kids:

@@ -12,9 +12,10 @@ As root, the sample P is the init of a fresh pid namespace and:
    inherits from the fork server, which cannot be removed;
 5. reports "setup ok" on a pipe it then closes, and only then runs the language runner.
 
-With the split-process judge (``judge=isolated``) P stays the trusted judge: after step 3 it forks
-the candidate process C, which alone takes step 4 and runs the program; P drops its capabilities
-and runs the tests, calling into C across a data-only pipe. C never holds the result pipe.
+With the split-process judge (``judge=isolated``) P stays the trusted judge: the candidate process
+C, forked from the candidate fork server (``candidates.py``: it never held a program or a test),
+takes steps 1-4 itself and runs the program; P drops its capabilities and runs the tests, calling
+into C across a data-only pipe. C never holds the result pipe.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from typing import Any
 
 from aibench.sandboxes import isolation as iso
@@ -88,58 +88,68 @@ def flush_std() -> None:
             pass
 
 
+def _enter(z, scratch_bytes: int, workdir: str, out_w: int, err_w: int, keep: list[int | None]) -> list[int | None]:
+    """Steps 1-3 for P and for C (each gets its own IPC namespace, ``/proc`` and tmpfs work dir):
+    returns the new numbers of the ``keep`` fds (None stays None), put at random high numbers;
+    every other fd above 2 is closed."""
+    os.setsid()
+    iso.set_pdeathsig(signal.SIGKILL)
+    for g in z.cgroups:
+        g.join()
+    if z.ipc_ns:
+        iso.unshare(iso.CLONE_NEWIPC)
+    if z.per_sample_mounts:
+        iso.unshare(iso.CLONE_NEWNS)
+        if z.pidns_fd is not None:
+            iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
+        owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
+        opts = f"size={int(scratch_bytes)},mode=0700{owner}"
+        iso.mount("tmpfs", z.scratch, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, opts)
+    else:
+        os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
+        if "tempfile" in sys.modules:  # already imported (and maybe cached the old dir)
+            sys.modules["tempfile"].tempdir = workdir
+    os.chdir(workdir)
+    os.dup2(z.devnull, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    hi = 900 + os.urandom(1)[0] % 90
+    new: list[int | None] = []
+    for fd in keep:
+        new.append(None if fd is None else hi + sum(x is not None for x in new))
+        if fd is not None:
+            os.dup2(fd, new[-1], inheritable=False)
+    os.closerange(3, hi)
+    os.closerange(hi + sum(x is not None for x in new), 65536)
+    return new
+
+
 def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
-    """In the forked sample process (never returns). ``z`` is the fork server's state. The nonce
+    """In the forked sample process P (never returns). ``z`` is the fork server's state. The nonce
     arrives on a pipe only after this process exists (so no process forked from the fork server
-    inherits it in memory) and, with the split judge, is read only after the candidate process C
-    has been forked: C never holds it."""
+    inherits it in memory). With the split judge, P is the judge and its program process C comes
+    from the candidate fork server (``candidates.py``); P reads the nonce only once C is ready."""
     setup_w = fds["setup_w"]
+    isolated = req.get("judge") == "isolated"
+    names = ["res_w", "setup_w", "nonce_r"] + (["to_c_w", "from_c_r"] if isolated else [])
     try:
-        os.setsid()
-        iso.set_pdeathsig(signal.SIGKILL)
-        for g in z.cgroups:
-            g.join()
-        if z.ipc_ns:
-            iso.unshare(iso.CLONE_NEWIPC)
-        if z.per_sample_mounts:
-            iso.unshare(iso.CLONE_NEWNS)
-            if z.pidns_fd is not None:
-                iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
-            owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
-            iso.mount(
-                "tmpfs",
-                z.scratch,
-                "tmpfs",
-                iso.MS_NOSUID | iso.MS_NODEV,
-                f"size={int(req['limits']['scratch_bytes'])},mode=0700{owner}",
-            )
-        else:
-            os.environ.update({"HOME": fds["workdir"], "TMPDIR": fds["workdir"], "PWD": fds["workdir"]})
-            if "tempfile" in sys.modules:  # already imported (and maybe cached the old dir)
-                sys.modules["tempfile"].tempdir = fds["workdir"]
-        os.chdir(fds["workdir"])
-        # fds: 0 /dev/null, 1/2 output pipes, the result pipe and the pids counter at random high
-        # numbers; everything else closed
-        os.dup2(z.devnull, 0)
-        os.dup2(fds["out_w"], 1)
-        os.dup2(fds["err_w"], 2)
-        hi = 900 + os.urandom(1)[0] % 90
-        pids = z.pids_stat_fd()
-        res_w, setup_w, nonce_r, pids_fd = hi, hi + 1, hi + 2, (hi + 3 if pids is not None else None)
-        keep = {res_w: fds["res_w"], setup_w: fds["setup_w"], nonce_r: fds["nonce_r"]}
-        if pids_fd is not None:
-            keep[pids_fd] = pids
-        for new, old in keep.items():
-            os.dup2(old, new, inheritable=False)
-        os.closerange(3, hi)
-        os.closerange(hi + len(keep), 65536)
+        new = _enter(
+            z,
+            req["limits"]["scratch_bytes"],
+            fds["workdir"],
+            fds["out_w"],
+            fds["err_w"],
+            [fds[k] for k in names] + [z.pids_stat_fd()],
+        )
+        got, pids_fd = dict(zip(names, new)), new[-1]
+        setup_w = got["setup_w"]
         # a compiling runner's setup (javac, g++) gets its own CPU budget; it lowers it for the program
         set_rlimits(getattr(runner, "setup_limits", lambda lim: lim)(req["limits"]))
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        if req.get("judge") == "isolated":
-            _split(z, runner, req, res_w, pids_fd, setup_w, nonce_r)
-        channel = Channel(res_w, _read_nonce(nonce_r), pids_fd)
+        if isolated:
+            _judge(z, runner, req, got, pids_fd)  # never returns
+        channel = Channel(got["res_w"], _read_nonce(got["nonce_r"]), pids_fd)
         _confine(z)
         os.write(setup_w, b"ok")
         os.close(setup_w)
@@ -151,6 +161,31 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
         pass
     flush_std()
     os._exit(0)
+
+
+def candidate_main(z, language: str, limits: dict[str, Any], workdir: str, fds: list[int]) -> None:
+    """The program process C of the split judge, forked from the candidate fork server into P's
+    pid namespace (never returns): steps 1-4, then "R" to P, then - once P is set up - its
+    program from P and the calls. C never holds the result pipe, the setup pipe or the nonce."""
+    try:
+        rfd, wfd = _enter(z, limits["scratch_bytes"], workdir, fds[2], fds[3], [fds[0], fds[1]])
+        set_rlimits(limits)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        runner = z.judges[language]
+        _confine(z)
+        os.write(wfd, b"R")
+        # no program code before the judge's set-up is complete: where C shares the judge's
+        # uid (containers), it could otherwise kill the judge and pass for a sandbox fault
+        if os.read(rfd, 1) != b"G":
+            os._exit(0)
+    except BaseException:  # noqa: BLE001
+        os._exit(72)
+    try:
+        runner.candidate_main({}, rfd, wfd)
+    finally:
+        flush_std()
+        os._exit(0)
 
 
 def _confine(z) -> None:
@@ -170,35 +205,14 @@ def _read_nonce(fd: int) -> str:
     return nonce
 
 
-def _split(z, runner, req, res_w: int, pids_fd: int | None, setup_w: int, nonce_r: int) -> None:
-    """Fork the candidate process C; this process stays the judge (never returns)."""
-    private = (res_w, setup_w, nonce_r) + ((pids_fd,) if pids_fd is not None else ())
-    to_c_r, to_c_w = os.pipe()
-    from_c_r, from_c_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # C: no result pipe, no setup pipe, no way back to the judge but its own pipe
-        try:
-            for fd in (*private, to_c_w, from_c_r):
-                os.close(fd)
-            _confine(z)
-            os.write(from_c_w, b"R")
-            # no program code before the judge's set-up is complete: where C shares the judge's
-            # uid (containers), it could otherwise kill the judge and pass for a sandbox fault
-            if os.read(to_c_r, 1) != b"G":
-                os._exit(0)
-        except BaseException:  # noqa: BLE001
-            os._exit(72)
-        try:
-            runner.candidate_main(req, to_c_r, from_c_w)
-        finally:
-            flush_std()
-            os._exit(0)
-    os.close(to_c_r)
-    os.close(from_c_w)
+def _judge(z, runner, req, got: dict[str, int], pids_fd: int | None) -> None:
+    """P as the split judge (never returns): waits for C's "R", takes the nonce, says "setup ok",
+    lets C go ("G") and runs the tests, calling into C across the data-only pipe."""
+    setup_w, to_c_w, from_c_r = got["setup_w"], got["to_c_w"], got["from_c_r"]
     try:
         if os.read(from_c_r, 1) != b"R":
             raise OSError("candidate process setup failed")
-        channel = Channel(res_w, _read_nonce(nonce_r), pids_fd, own_tasks=2)
+        channel = Channel(got["res_w"], _read_nonce(got["nonce_r"]), pids_fd, own_tasks=2)
         if z.drop_capabilities:
             iso.drop_all_capabilities(bounding=not z.bounding_dropped)
         iso.set_nondumpable()
@@ -214,26 +228,8 @@ def _split(z, runner, req, res_w: int, pids_fd: int | None, setup_w: int, nonce_
         runner.judge_main(req, from_c_r, to_c_w, channel)
     except BaseException:  # noqa: BLE001 - no verdict = not passed
         pass
-    _end_candidate(pid)
     flush_std()
     os._exit(0)
-
-
-def _end_candidate(pid: int) -> None:
-    """Reap C once it is gone (the judge hung up: an honest C exits at once). The judge cannot
-    kill C when C runs under another uid; a C that lives on is killed by the fork server (or the
-    kernel, with the judge as its pid namespace's init) when the judge exits."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    for _ in range(50):
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.001)
 
 
 def _setup_failed(setup_w: int, e: BaseException) -> None:

@@ -43,6 +43,7 @@ class Outcome:
     strays: int = 0
     oom_kills: int = 0
     memory_peak: int | None = None
+    candidate: dict[str, Any] | None = None  # split judge: how C ended, from the candidate fork server
 
 
 def decide(req_id: Any, o: Outcome) -> dict[str, Any]:
@@ -71,12 +72,16 @@ def decide(req_id: Any, o: Outcome) -> dict[str, Any]:
             sig = os.WTERMSIG(o.wait_status)
             exit_code = -sig
     cpu = round(o.rusage.ru_utime + o.rusage.ru_stime, 4) if o.rusage is not None else None
+    if o.candidate:
+        detail["candidate_cpu_s"] = o.candidate.get("candidate_cpu_s")
+        o.strays += int(o.candidate.get("candidate_strays_killed") or 0)
     detail["strays_killed"] = o.strays
     if cpu is not None:
         detail["cpu_s"] = cpu
         detail["maxrss_kb"] = o.rusage.ru_maxrss
     if o.memory_peak is not None:
         detail["memory_peak_bytes"] = o.memory_peak
+
     cap = int(o.limits.get("output_bytes", 0))
     if cap and o.total_output > cap:
         detail["output_truncated"] = f"{o.total_output} bytes of output, only the tail was kept"
@@ -130,6 +135,10 @@ def _status(o: Outcome, verdict, sig, exit_code, cpu, detail) -> tuple[str, str]
         return "memory", f"memory limit: the sample's processes together exceeded {lim.get('memory_bytes')} bytes"
     if verdict is not None and not o.killed:
         detail.update(verdict.get("detail") or {})
+        if detail.get("candidate_eof") and o.candidate:  # the program's pipe closed: how it ended
+            for key in ("candidate_signal", "candidate_exit_code"):
+                if key in o.candidate:
+                    detail[key] = o.candidate[key]
         gone = _candidate_end(detail)  # the split judge's program process ended under it
         if gone is not None:
             return gone

@@ -4,10 +4,9 @@
 starts the same one inside each warm container. It sets up what all its samples share once - a
 user namespace when not root, a new network namespace, pids and memory cgroups, a private mount
 namespace pivoted into a minimal read-only tree (``rootfs.py``), an empty capability bounding set
-- pre-imports the language runners, makes itself non-dumpable, then forks one fresh sample process
-per request (``sample.py``) and watches it (``monitor.py``): wall clock, output (drained; only the
-tail is kept), the untrusted result pipe (``protocol.ResultReader``), the setup pipe. The sample is
-always killed and reaped, whatever happened; the status is decided in ``verdict.py``.
+- pre-imports the language runners, makes itself non-dumpable, forks the candidate fork server
+(``candidates.py``: the split judge's program processes come from there), then runs one fresh
+sample per request (``supervise.py``: fork, watch, always kill and reap, decide).
 
 Every step degrades: what could not be enforced here is said in the isolation report that goes
 into the run manifest. Protocol with the parent: ``protocol.read_msg``/``write_msg`` on fds 0/1.
@@ -18,16 +17,12 @@ from __future__ import annotations
 import gc
 import os
 import signal
-import time
 from typing import Any
 
-from aibench.sandboxes import cgroups, rootfs, sample, seccomp
+from aibench.sandboxes import candidates, cgroups, rootfs, seccomp
 from aibench.sandboxes import isolation as iso
-from aibench.sandboxes.monitor import watch
 from aibench.sandboxes.protocol import read_msg, requests, write_msg
-from aibench.sandboxes.verdict import Outcome, decide
-
-SETUP_GRACE_S = 5.0
+from aibench.sandboxes.supervise import error_result, run_sample
 
 
 class Zygote:
@@ -47,6 +42,8 @@ class Zygote:
         self.drop_capabilities = bool(cfg.get("drop_capabilities", True))
         self.bounding_dropped = False
         self.runners: dict[str, Any] = {}
+        self.candidates: candidates.Client | None = None  # the split judge's program processes come from there
+        self.candidates_gone = False
 
     def setup(self) -> dict[str, Any]:
         from aibench.sandboxes import languages
@@ -154,7 +151,7 @@ class Zygote:
     def _pid_namespace(self) -> str:
         self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self._new_pidns()
+            self.new_pidns()
         except OSError:
             os.close(self.pidns_fd)
             self.pidns_fd = None
@@ -174,107 +171,15 @@ class Zygote:
             raise OSError("unshare(CLONE_NEWIPC) unavailable")
         self.ipc_ns = True
 
-    def _new_pidns(self) -> None:
+    def new_pidns(self) -> None:
         iso.setns(self.pidns_fd, iso.CLONE_NEWPID)  # back to our own ns for children ...
         iso.unshare(iso.CLONE_NEWPID)  # ... then a fresh one: the next fork is its init
 
     def pids_stat_fd(self) -> int | None:
         return self.pids.stat_fds.get("pids.current") if self.pids else None
 
-    # ------------------------------------------------------------------------- one sample
-    def run(self, req: dict[str, Any]) -> dict[str, Any]:
-        isolated = req.get("judge") == "isolated"
-        runner = (self.judges if isolated else self.runners).get(req["language"])
-        if runner is None:
-            return error_result(
-                req, f"no {'isolated judge' if isolated else 'runner'} for language {req['language']!r}"
-            )
-        getattr(runner, "prepare", lambda r: None)(req)  # trusted, cached per task, before fork
-        gc.freeze()  # what prepare cached stays out of the samples' GC (fewer copy-on-write faults)
-        fds: dict[str, Any] = {}
-        out_r, fds["out_w"] = os.pipe()
-        err_r, fds["err_w"] = os.pipe()
-        res_r, fds["res_w"] = os.pipe()
-        setup_r, fds["setup_w"] = os.pipe()
-        fds["nonce_r"], nonce_w = os.pipe()
-        mine = (out_r, err_r, res_r, setup_r, nonce_w)
-        try:
-            if self.pidns_fd is not None:
-                self._new_pidns()
-            fds["workdir"] = self.scratch if self.per_sample_mounts else self._mkdtemp()
-        except OSError as e:
-            for fd in (*mine, fds["out_w"], fds["err_w"], fds["res_w"], fds["setup_w"], fds["nonce_r"]):
-                os.close(fd)
-            return error_result(req, f"cannot prepare the sample: {e}")
-        if self.memory is not None:
-            cgroups.memory_reset_peak(self.memory)
-        ooms = cgroups.memory_oom_kills(self.memory) if self.memory is not None else 0
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            for fd in mine:
-                os.close(fd)
-            sample.main(self, runner, req, fds)  # never returns
-        for key in ("out_w", "err_w", "res_w", "setup_w", "nonce_r"):
-            os.close(fds[key])
-        nonce = os.urandom(16).hex()  # made after the fork: no sample process inherits it
-        try:
-            os.write(nonce_w, nonce.encode())
-        except OSError:  # the sample already died: its setup pipe says why
-            pass
-        o = Outcome(limits=req["limits"], nonce=nonce, started=started, judge=req.get("judge") or "inprocess")
-        try:
-            watch(pid, o, out_r, err_r, res_r, setup_r, float(self.cfg.get("setup_grace_s", SETUP_GRACE_S)))
-        finally:
-            if o.wait_status is None:  # always killed and reaped, whatever happened above
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                _, o.wait_status, o.rusage = os.wait4(pid, 0)
-            # what the sample left: with a pid namespace the kernel killed it with the sample's init;
-            # without one its orphans re-parented to us (a subreaper) and are killed here
-            if self.pidns_fd is None:
-                o.strays += iso.kill_tree(os.getpid(), include_root=False)
-            iso.reap_all()
-            for fd in mine:
-                os.close(fd)
-            if not self.per_sample_mounts:
-                iso.remove_tree(fds["workdir"])
-        if self.memory is not None:
-            o.memory_peak = cgroups.memory_peak(self.memory)
-            o.oom_kills = cgroups.memory_oom_kills(self.memory) - ooms
-        store = getattr(runner, "store", None)  # compiled languages: cache what an identical program compiles to
-        if store is not None:
-            for m in o.messages:
-                if m["kind"] == "artifact" and m.get("nonce") == nonce:
-                    try:
-                        store(req, m["detail"])
-                    except Exception:  # noqa: BLE001 - a cache miss next time, never a failed sample
-                        pass
-                    break
-        return decide(req["id"], o)
-
-    def _mkdtemp(self) -> str:
-        import tempfile  # only without a private mount namespace
-
-        d = tempfile.mkdtemp(prefix="aibench-s")
-        if self.sample_uid is not None:
-            os.chown(d, self.sample_uid, self.sample_uid)
-        return d
-
-
-def error_result(req, error: str) -> dict[str, Any]:
-    return {
-        "id": req["id"],
-        "status": "sandbox_error",
-        "exit_code": None,
-        "duration": 0.0,
-        "stdout_tail": "",
-        "stderr_tail": "",
-        "error": error[:300],
-        "detail": {},
-    }
+    def candidates_pid(self) -> int | None:
+        return self.candidates.pid if self.candidates is not None else None
 
 
 def main() -> None:
@@ -293,15 +198,30 @@ def main() -> None:
     report = z.setup()
     gc.collect()
     gc.freeze()  # keep the zygote's objects out of the samples' GC: fewer copy-on-write faults
+    if z.judges:  # before the first request: it never holds a program or a test
+        z.candidates = candidates.start(z, close=(inp, outp))
+        report["candidate_fork_server"] = (
+            "the split judge's program processes are forked from a process that never held a program or a test"
+        )
     write_msg(outp, {"kind": "ready", "isolation": report})
+    try:
+        serve(z, inp, outp)
+    finally:
+        if z.candidates is not None:
+            z.candidates.close()
+
+
+def serve(z: Zygote, inp: int, outp: int) -> None:
     for req in requests(inp, outp):
         try:
-            resp = z.run(req)
+            resp = run_sample(z, req)
         except Exception as e:  # noqa: BLE001 - never die on one request
             resp = error_result(req, f"fork server error: {type(e).__name__}: {e}")
         try:
             write_msg(outp, resp)
         except OSError:  # the parent is gone or closed us (shutdown): nobody to answer, no traceback
+            return
+        if z.candidates_gone:  # a fresh worker takes over (the sandbox restarts dead workers)
             return
 
 

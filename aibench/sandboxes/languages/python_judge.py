@@ -161,6 +161,7 @@ class _Conn:
 
     def __init__(self, rfd: int, wfd: int):
         self.reader, self.wfd, self.gone, self.last_tb, self.last_exc = pd.FrameReader(rfd), wfd, None, "", None
+        self.eof = False  # the pipe closed under us (C exited or closed it), not a protocol violation
 
     def recv(self):
         if self.gone:
@@ -168,9 +169,11 @@ class _Conn:
         try:
             frame = self.reader.read()
             if frame is None:
+                self.eof = True
                 raise pd.PlainDataError("the program closed its pipe to the judge or exited before the tests completed")
             return pd.decode(frame)
         except (OSError, pd.PlainDataError) as e:
+            self.eof = self.eof or str(e) == "truncated frame"
             self.gone = str(e)
             raise CandidateGone(self.gone) from None
 
@@ -296,7 +299,8 @@ class IsolatedPythonRunner:
         p = self.prepare(request)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         conn = _Conn(rfd, wfd)
-        try:
+        try:  # C gets its program from us, after it exists (see candidates.py), then the names we ask for
+            pd.write_frame(wfd, pd.encode(("p", request.get("code", ""))))
             pd.write_frame(wfd, pd.encode(("b", p.ask)))
         except OSError:
             pass  # C is gone: recv says so
@@ -321,7 +325,9 @@ class IsolatedPythonRunner:
                 if loc:
                     detail["failed_assert"] = loc
             if conn.gone:
-                detail.update(candidate_gone=conn.gone, **_child_exit())
+                detail["candidate_gone"] = conn.gone
+                if conn.eof:  # C ended (or closed the pipe): how it ended is added by the fork server
+                    detail["candidate_eof"] = True
             elif exc is conn.last_exc and conn.last_tb:
                 detail["candidate_traceback"] = conn.last_tb
             try:
@@ -396,20 +402,26 @@ class IsolatedPythonRunner:
 
     # ------------------------------------------------------------------ C: the candidate
     def candidate_main(self, request: dict[str, Any], rfd: int, wfd: int) -> None:
-        code = request.get("code", "")
-        for k in ("tests", "prelude", "test_cases"):  # nothing of the tests stays reachable in C
+        """C (never returns). Its program arrives from P as the first frame: ``request`` is not
+        read, and in the sandbox C comes from the candidate fork server, which never held a
+        program or a test (``candidates.py``)."""
+        for k in ("code", "tests", "prelude", "test_cases"):
             request.pop(k, None)
         self._cache.clear()
         PythonRunner._tail_cache.clear()
         try:
-            self._serve(code, rfd, wfd)
+            reader = pd.FrameReader(rfd)
+            frame = reader.read()
+            first = pd.decode(frame) if frame is not None else None
+            if type(first) is tuple and len(first) == 2 and first[0] == "p" and type(first[1]) is str:
+                self._serve(first[1], reader, wfd)
         except BaseException:  # noqa: BLE001 - never return into the caller
             pass
         _flush_std()
         os._exit(0)
 
-    def _serve(self, code: str, rfd: int, wfd: int) -> None:
-        reader, encode, decode, write = pd.FrameReader(rfd), pd.encode, pd.decode, pd.write_frame
+    def _serve(self, code: str, reader: pd.FrameReader, wfd: int) -> None:
+        encode, decode, write = pd.encode, pd.decode, pd.write_frame
         g: dict[str, Any] = {}
         phase = "compile"
         try:
@@ -451,24 +463,6 @@ class IsolatedPythonRunner:
                     what = type(res[1]).__qualname__ if res[0] == "r" else "an exception"
                     payload = encode(("x", f"{what[:100]} ({str(e)[:200]})", None))
             write(wfd, payload)
-
-
-def _child_exit() -> dict[str, Any]:
-    """How C ended, if it did (peeked, not reaped: the caller reaps it)."""
-    for _ in range(20):
-        try:
-            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except OSError:
-            return {}
-        if info is not None:
-            if info.si_code == os.CLD_EXITED:
-                return {"candidate_exit_code": info.si_status}
-            try:
-                return {"candidate_signal": signal.Signals(info.si_status).name}
-            except ValueError:
-                return {"candidate_signal": info.si_status}
-        time.sleep(0.001)
-    return {}
 
 
 def _hang_up(rfd: int, wfd: int) -> None:
