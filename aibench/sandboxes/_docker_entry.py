@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 
 from aibench.sandboxes.isolation import remove_tree
 
@@ -68,14 +67,11 @@ def main() -> None:
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     from aibench.sandboxes.zygote import main as zmain
 
-    zmod = sys.modules[zmain.__module__]
-    zygote_cls = getattr(zmod, "Zygote", None)
+    from aibench.sandboxes.zygote import Zygote
+
     # the per-sample temp dir is made just before each fork: wipe what earlier samples left first
-    for attr in ("_mkdtemp", "_new_workdir"):
-        original = getattr(zygote_cls, attr, None)
-        if original is not None:
-            setattr(zygote_cls, attr, _wiping(original, libc))
-            break
+    # (an AttributeError here, not a silent skip, if that method is ever renamed)
+    Zygote.new_workdir = _wiping(Zygote.new_workdir, libc)
     wipe_scratch(libc)
     zmain()
 

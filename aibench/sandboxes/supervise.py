@@ -43,7 +43,7 @@ def run_sample(z, req: dict[str, Any]) -> dict[str, Any]:
     try:
         if z.pidns_fd is not None:
             z.new_pidns()
-        fds["workdir"] = z.scratch if z.per_sample_mounts else _mkdtemp(z)
+        fds["workdir"] = z.scratch if z.per_sample_mounts else z.new_workdir()
         if isolated:
             if z.candidates is None or z.candidates_gone:
                 raise OSError("no candidate fork server")
@@ -137,15 +137,6 @@ def _end_candidate(z) -> dict[str, Any]:
     except candidates.CandidateServerGone:  # e.g. killed by a program sharing its uid (containers)
         z.candidates_gone = True
         return {"candidate_signal": "SIGKILL"}  # C's parent-death signal: it died with its parent
-
-
-def _mkdtemp(z) -> str:
-    import tempfile  # only without a private mount namespace
-
-    d = tempfile.mkdtemp(prefix="aibench-s")
-    if z.sample_uid is not None:
-        os.chown(d, z.sample_uid, z.sample_uid)
-    return d
 
 
 def error_result(req, error: str) -> dict[str, Any]:

@@ -178,6 +178,16 @@ class Zygote:
     def pids_stat_fd(self) -> int | None:
         return self.pids.stat_fds.get("pids.current") if self.pids else None
 
+    def new_workdir(self) -> str:
+        """A sample's temp dir, without a private mount namespace (the Docker entry wraps this:
+        it wipes what earlier samples left in the container's scratch first)."""
+        import tempfile
+
+        d = tempfile.mkdtemp(prefix="aibench-s")
+        if self.sample_uid is not None:
+            os.chown(d, self.sample_uid, self.sample_uid)
+        return d
+
     def candidates_pid(self) -> int | None:
         return self.candidates.pid if self.candidates is not None else None
 
