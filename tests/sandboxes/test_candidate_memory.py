@@ -20,25 +20,32 @@ from aibench.types import Program, Status
 
 # scan every readable mapping of this process for head+tail (never built here: the program's own
 # memory holds the two halves apart); print FOUND/CLEAN and how many regions were read
-SCAN = """
-def _scan(head, tail):
+REGIONS = """
+def _regions():
+    \"\"\"The bytes of every readable mapping of this process (vsyscall/vvar left out).\"\"\"
     import ctypes
-    found, regions = 0, 0
     for line in open("/proc/self/maps"):
         parts = line.split()
         if "r" not in parts[1] or (len(parts) > 5 and parts[5].startswith("[v")):
             continue
         a, b = (int(x, 16) for x in parts[0].split("-"))
-        if b - a > 256 << 20:
-            continue
+        if b - a <= 256 << 20:
+            yield ctypes.string_at(a, b - a)
+"""
+SCAN = (
+    REGIONS
+    + """
+def _scan(head, tail):
+    found, regions = 0, 0
+    for chunk in _regions():
         regions += 1
-        chunk = ctypes.string_at(a, b - a)
         i = chunk.find(head)
         while i >= 0:
             found += chunk[i + len(head) : i + len(head) + len(tail)] == tail
             i = chunk.find(head, i + 1)
     print(("FOUND" if found else "CLEAN"), regions, flush=True)
 """
+)
 
 
 def _tests(marker: str) -> str:
@@ -69,19 +76,14 @@ def test_the_program_process_holds_no_test_text_and_no_other_program(what):
         assert "FOUND" in out["inprocess"].stdout_tail, out["inprocess"].stdout_tail
 
 
-LOOKUP = '''
+LOOKUP = (
+    REGIONS
+    + '''
 def _answers():
     """Every `assert candidate(ARGS) == EXPECTED` readable anywhere in this process's memory."""
-    import ast, ctypes
+    import ast
     table = {}
-    for line in open("/proc/self/maps"):
-        parts = line.split()
-        if "r" not in parts[1] or (len(parts) > 5 and parts[5].startswith("[v")):
-            continue
-        a, b = (int(x, 16) for x in parts[0].split("-"))
-        if b - a > 256 << 20:
-            continue
-        chunk = ctypes.string_at(a, b - a)
+    for chunk in _regions():
         i = chunk.find(b"def check(candidate):")
         while i >= 0:
             try:
@@ -98,6 +100,7 @@ def _answers():
             i = chunk.find(b"def check(candidate):", i + 1)
     return table
 '''
+)
 
 
 def test_a_program_answering_from_the_tests_in_its_memory_never_passes():
