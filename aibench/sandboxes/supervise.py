@@ -134,9 +134,10 @@ def _fork_candidate(z, req: dict[str, Any], fds: dict[str, Any], judge_pid: int,
 def _end_candidate(z) -> dict[str, Any]:
     try:
         return z.candidates.end() if z.candidates is not None else {}
-    except candidates.CandidateServerGone:  # e.g. killed by a program sharing its uid (containers)
+    except candidates.CandidateServerGone:  # killed mid-sample: by a program sharing its uid (containers)
         z.candidates_gone = True
-        return {"candidate_signal": "SIGKILL"}  # C's parent-death signal: it died with its parent
+        # the program's process died with it (its parent-death signal), whatever it answered first
+        return {"candidate_signal": "SIGKILL", "candidate_server_killed": True}
 
 
 def error_result(req, error: str) -> dict[str, Any]:

@@ -123,6 +123,12 @@ def _status(o: Outcome, verdict, sig, exit_code, cpu, detail) -> tuple[str, str]
     if o.channel_overflow:
         detail["hostile"] = o.channel_overflow
         return "failed", o.channel_overflow
+    if verdict is not None and o.candidate and o.candidate.get("candidate_server_killed"):
+        # only a program sharing the candidate fork server's uid (containers) can kill it: its
+        # process dies with it; crashed however far the judge's calls got (a race otherwise
+        # decides). A judge killed too (kill(-1)) gives no verdict: the rules below say failed
+        detail["candidate_server_killed"] = True
+        return "crashed", "killed by SIGKILL (with its parent, the candidate fork server, which it killed)"
     if verdict is not None and verdict["ok"]:
         detail.update(verdict.get("detail") or {})
         if o.killed:

@@ -255,6 +255,9 @@ HOSTILE = {
         "    except OSError:\n        pass\n" + BAD_INC
     ),
     "kill_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + BAD_INC,
+    # a right answer does not save it: in a container its parent is the candidate fork server, and
+    # however many calls it answers before its parent-death signal lands, it is crashed (as locally)
+    "kill_parent_good": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + GOOD_INC,
     "kill_all": "import os, signal\nos.kill(-1, signal.SIGKILL)\n" + GOOD_INC,
     "close_fds": "import os\nos.closerange(0, 65536)\n" + GOOD_INC,
     "kill_self": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n" + GOOD_INC,
