@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from aibench.sandboxes import isolation as iso
+from aibench.sandboxes.verdict import SIGNAMES
 
 MAX_MSG = 1 << 16
 END_GRACE_S = 0.02  # how long "end" waits for a C that is still exiting before it kills it
@@ -157,11 +158,7 @@ def _reap(pid: int, flags: int) -> dict[str, Any] | None:
     if os.WIFEXITED(status):
         info["candidate_exit_code"] = os.WEXITSTATUS(status)
     elif os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            info["candidate_signal"] = signal.Signals(sig).name
-        except ValueError:
-            info["candidate_signal"] = sig
+        info["candidate_signal"] = SIGNAMES.get(os.WTERMSIG(status), os.WTERMSIG(status))
     return info
 
 
@@ -179,7 +176,8 @@ def _end(z, pid: int, pidfd: int | None, ended: dict[str, Any] | None) -> dict[s
         except ProcessLookupError:
             pass
         ended = _reap(pid, 0) or {}
-        ended = {k: v for k, v in ended.items() if not k.startswith(("candidate_signal", "candidate_exit"))}
+        ended.pop("candidate_signal", None)  # our kill, not how it ended
+        ended.pop("candidate_exit_code", None)
     if z.pidns_fd is None:
         strays = iso.kill_tree(os.getpid(), include_root=False)
         if strays:

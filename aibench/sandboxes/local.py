@@ -196,6 +196,7 @@ class LocalSandbox(Sandbox):
             "sample_uid": self.sample_uid,
             "seccomp": self.seccomp,
             "extra_paths": self.extra_paths,
+            "judge": self.judge,
         }
 
     def _spawn_worker(self, index: int) -> _Worker:

@@ -113,14 +113,17 @@ def _enter(z, scratch_bytes: int, workdir: str, out_w: int, err_w: int, keep: li
     os.dup2(z.devnull, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
-    hi = 900 + os.urandom(1)[0] % 90
+    hi = top = 900 + os.urandom(1)[0] % 90
     new: list[int | None] = []
     for fd in keep:
-        new.append(None if fd is None else hi + sum(x is not None for x in new))
-        if fd is not None:
-            os.dup2(fd, new[-1], inheritable=False)
+        if fd is None:
+            new.append(None)
+            continue
+        os.dup2(fd, top, inheritable=False)
+        new.append(top)
+        top += 1
     os.closerange(3, hi)
-    os.closerange(hi + sum(x is not None for x in new), 65536)
+    os.closerange(top, 65536)
     return new
 
 

@@ -73,7 +73,8 @@ def decide(req_id: Any, o: Outcome) -> dict[str, Any]:
             exit_code = -sig
     cpu = round(o.rusage.ru_utime + o.rusage.ru_stime, 4) if o.rusage is not None else None
     if o.candidate:
-        detail["candidate_cpu_s"] = o.candidate.get("candidate_cpu_s")
+        if "candidate_cpu_s" in o.candidate:
+            detail["candidate_cpu_s"] = o.candidate["candidate_cpu_s"]
         o.strays += int(o.candidate.get("candidate_strays_killed") or 0)
     detail["strays_killed"] = o.strays
     if cpu is not None:
@@ -81,7 +82,6 @@ def decide(req_id: Any, o: Outcome) -> dict[str, Any]:
         detail["maxrss_kb"] = o.rusage.ru_maxrss
     if o.memory_peak is not None:
         detail["memory_peak_bytes"] = o.memory_peak
-
     cap = int(o.limits.get("output_bytes", 0))
     if cap and o.total_output > cap:
         detail["output_truncated"] = f"{o.total_output} bytes of output, only the tail was kept"

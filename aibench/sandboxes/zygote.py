@@ -208,7 +208,9 @@ def main() -> None:
     report = z.setup()
     gc.collect()
     gc.freeze()  # keep the zygote's objects out of the samples' GC: fewer copy-on-write faults
-    if z.judges:  # before the first request: it never holds a program or a test
+    if (
+        z.judges and cfg.get("judge", "isolated") == "isolated"
+    ):  # before the first request: it never holds a program or a test
         z.candidates = candidates.start(z, close=(inp, outp))
         report["candidate_fork_server"] = (
             "the split judge's program processes are forked from a process that never held a program or a test"

@@ -404,7 +404,8 @@ class IsolatedPythonRunner:
     def candidate_main(self, request: dict[str, Any], rfd: int, wfd: int) -> None:
         """C (never returns). Its program arrives from P as the first frame: ``request`` is not
         read, and in the sandbox C comes from the candidate fork server, which never held a
-        program or a test (``candidates.py``)."""
+        program or a test (``candidates.py``); what a caller that forks C from the judge left in
+        reach is dropped here all the same."""
         for k in ("code", "tests", "prelude", "test_cases"):
             request.pop(k, None)
         self._cache.clear()
