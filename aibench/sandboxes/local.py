@@ -386,8 +386,11 @@ class LocalSandbox(Sandbox):
         }
         try:
             write_msg(w.wfd, req)
-        except OSError as e:
-            return Verdict(Status.SANDBOX_ERROR, error=f"worker unavailable: {e}")
+        except OSError:
+            # the worker is gone (its input closed: EPIPE/ECONNRESET; a container killed from outside
+            # can fail the write before its output's EOF is seen): the sample counts as sent, and the
+            # worker's EOF requeues it once on a fresh worker (_on_worker_death), as for a death mid-sample
+            pass
         if not w.sent:
             w.busy_since = time.monotonic()
         w.sent.append(rid)

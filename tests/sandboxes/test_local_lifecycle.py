@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import time
 
 from sandbox_helpers import GOOD_INC, assert_clean, prog
 
@@ -154,3 +156,28 @@ def test_fork_server_whose_parent_hangs_up_mid_sample_exits_quietly():
             proc.kill()
     assert b"Traceback" not in err, err.decode(errors="replace")
     assert proc.returncode == 0
+
+
+def test_worker_killed_between_samples_loses_no_sample():
+    """A worker killed from outside just before a request is written to it (its input closed, so
+    the write fails with EPIPE before its output's EOF is seen; a container killed from outside does
+    this) is replaced and every sample runs on the fresh one: a dead worker never turns a sample
+    into a sandbox_error."""
+    sb = LocalSandbox()
+
+    def items():
+        for i in range(6):
+            if i == 3:  # pulled by the feed loop right before it writes sample 3 to the same worker
+                [w] = sb._workers
+                os.killpg(w.proc.pid, signal.SIGKILL)  # the fork server and its helper process
+                w.proc.wait()
+                time.sleep(0.2)  # the helper's exit closes its copy of the request pipe too
+            yield i, prog(GOOD_INC)
+
+    try:
+        got = dict(sb.execute_many(items(), workers=1))
+        assert {i: v.status for i, v in got.items()} == dict.fromkeys(range(6), Status.PASSED), got
+        assert sb.stats["restarted_workers"] == 1
+    finally:
+        sb.close()
+    assert_clean()
