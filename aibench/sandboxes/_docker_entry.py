@@ -8,9 +8,10 @@ sample has the same uid as the fork server, are added here before the fork serve
 * the fork server is made non-dumpable: a process of the same uid can then neither ptrace it nor
   open its ``/proc/<pid>/{fd,mem,environ}`` (so a sample cannot write forged answers onto the
   protocol stream, nor read another sample's request). Forked samples inherit it.
-* before each sample, everything in the scratch tmpfs (``/tmp``) and in ``/dev/shm`` left by the
-  previous one outside its own temp dir is removed, and SysV IPC objects are deleted, so no sample
-  sees another's files.
+* before each sample, everything in the scratch tmpfs (``/tmp``), in ``/dev/shm`` and in
+  ``/dev/mqueue`` (POSIX message queues, which live as long as the container's IPC namespace) left
+  by the previous one outside its own temp dir is removed, and SysV IPC objects are deleted, so no
+  sample sees another's files or queues.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aibench.sandboxes.isolation import remove_tree
 
 PR_SET_DUMPABLE = 4
 IPC_RMID = 0
-_SCRATCH = ("/tmp", "/dev/shm")
+_SCRATCH = ("/tmp", "/dev/shm", "/dev/mqueue")
 
 
 def _libc():

@@ -109,6 +109,21 @@ def connect(docker_host: str | None = None, timeout: float = 120.0):
         raise AibenchError(f"cannot use the Docker engine at {where}: {msg.splitlines()[0][:200]}") from None
 
 
+def container_ulimits() -> dict[str, int]:
+    """Explicit open-file and process limits for the containers (the samples' own, lower, limits
+    are set inside). Without them each engine picks its own: Podman as root asks runc for nofile
+    1048576 and nproc 4194304, which fails with EPERM wherever the engine's hard limits are lower
+    (Podman's API service here: 20000 and 32768). Modest fixed values every engine can set; nproc
+    counts all processes of uid 65534 on the host, so it leaves room for many workers."""
+    import resource
+
+    out = {}
+    for name, res, want in (("nofile", resource.RLIMIT_NOFILE, 4096), ("nproc", resource.RLIMIT_NPROC, 16384)):
+        hard = resource.getrlimit(res)[1]
+        out[name] = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    return out
+
+
 def _proc_start(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -155,6 +170,10 @@ def _remove(client, cid: str, wait: float = 10.0) -> None:
             client.api.inspect_container(cid)
         except docker.errors.NotFound:
             return
+        except docker.errors.APIError as e:
+            if "no such container" in str(e).lower():  # Podman answers a removed container with 500
+                return
+            raise
         time.sleep(0.05)
 
 
@@ -443,7 +462,12 @@ class DockerSandbox(LocalSandbox):
             network_mode="bridge" if self.network else "none",
             read_only=True,
             # exec: compiled programs (g++ binaries) run from the sample's scratch dir (docker's default is noexec)
-            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={self.tmpfs_bytes},mode=1777"},
+            tmpfs={
+                "/tmp": f"rw,exec,nosuid,nodev,size={self.tmpfs_bytes},mode=1777",
+                # Podman mounts a writable, unlimited tmpfs here on a read-only root (Docker does not):
+                # a place no scratch wipe covers, kept across samples. An empty read-only one instead.
+                "/var/tmp": "ro,nosuid,nodev,noexec,size=4k,mode=755",
+            },
             mem_limit=self.memory_bytes,
             memswap_limit=self.memory_bytes,
             pids_limit=self.pids,
@@ -454,6 +478,7 @@ class DockerSandbox(LocalSandbox):
             shm_size=64 * 1024,
             binds={os.path.join(pkg, "aibench"): {"bind": MOUNT + "/aibench", "mode": "ro"}},
             auto_remove=True,  # the zygote exits when stdin closes (even if we are SIGKILLed)
+            ulimits=[docker.types.Ulimit(name=n, soft=v, hard=v) for n, v in container_ulimits().items()],
         )
 
     # ------------------------------------------------------------------ workers
@@ -575,7 +600,10 @@ class DockerSandbox(LocalSandbox):
                 "how": "container pid namespace; the fork server is its init "
                 "(unkillable from inside) and kills each sample's whole process tree",
             },
-            "process_limit": {"enforced": True, "how": f"container pids limit {self.pids}"},
+            "process_limit": {
+                "enforced": True,
+                "how": f"container pids limit {self.pids}; container ulimits {container_ulimits()}",
+            },
             "memory": {
                 "enforced": True,
                 "how": f"container memory = memory+swap {self.memory_bytes} bytes; per-sample RLIMIT_AS below it",

@@ -53,6 +53,16 @@ def client():
     return docker.from_env(timeout=60)
 
 
+def ulimits() -> list:
+    """The sandbox's explicit ulimits, for containers a test makes itself: without them Podman asks
+    for limits above its own hard limits here and the container cannot start."""
+    import docker
+
+    from aibench.sandboxes.docker import container_ulimits
+
+    return [docker.types.Ulimit(name=n, soft=v, hard=v) for n, v in container_ulimits().items()]
+
+
 def containers(**labels: str) -> list:
     """aibench sandbox containers (any state) carrying every label given."""
     filters = ["org.aibench.sandbox=1", *(f"{k}={v}" for k, v in labels.items())]
@@ -85,12 +95,23 @@ def test_container_security_options(dsb):
     hc = c.attrs["HostConfig"]
     assert hc["NetworkMode"] == "none"
     assert hc["ReadonlyRootfs"] is True
-    assert hc["CapDrop"] == ["ALL"] and not hc.get("CapAdd")
+    # Docker keeps ["ALL"]; Podman lists each capability it drops (all of its defaults). The
+    # effect (no capability at all inside) is test_runs_as_nobody_without_capabilities.
+    assert hc["CapDrop"] == ["ALL"] or {"CHOWN", "KILL", "SETUID", "SETGID", "NET_BIND_SERVICE"} <= set(hc["CapDrop"])
+    assert not hc.get("CapAdd")
     assert any(o.startswith("no-new-privileges") for o in hc["SecurityOpt"])
     assert hc["Memory"] == dsb.memory_bytes == hc["MemorySwap"]
     assert hc["PidsLimit"] == dsb.pids and hc["NanoCpus"] == int(dsb.cpus * 1e9)
-    assert hc["IpcMode"] == "private" and hc["Privileged"] is False
+    # Podman 4 reports "shareable" for the private mode it was given; either way the container has
+    # an IPC namespace of its own (the engine runs on this machine: its pids are ours to read)
+    assert hc["IpcMode"] in ("private", "shareable") and hc["Privileged"] is False
+    assert os.readlink(f"/proc/{c.attrs['State']['Pid']}/ns/ipc") != os.readlink("/proc/self/ns/ipc")
     assert "/tmp" in hc["Tmpfs"] and f"size={dsb.tmpfs_bytes}" in hc["Tmpfs"]["/tmp"]
+    assert hc["Tmpfs"]["/var/tmp"].startswith("ro,")
+    from aibench.sandboxes.docker import container_ulimits
+
+    # Podman names them RLIMIT_NOFILE, ...
+    assert {u["Name"].lower().removeprefix("rlimit_"): u["Hard"] for u in hc["Ulimits"]} == container_ulimits()
     assert c.attrs["Config"]["User"] == "65534:65534"
     mounts = c.attrs["Mounts"]
     assert mounts and all(m["RW"] is False for m in mounts)  # no host path writable
@@ -176,20 +197,50 @@ def test_samples_do_not_see_each_others_files_or_processes(dsb):
     assert got["b2"].status is Status.PASSED, got["b2"].error
 
 
+def test_nothing_a_sample_leaves_reaches_the_next_in_the_same_container(dsb):
+    """/tmp, /dev/shm and POSIX message queues (/dev/mqueue lives as long as the container's IPC
+    namespace) are the writable places in a container; what one sample leaves there is gone before
+    the next sample in that container starts (no stray process here, so no recycle in between)."""
+    where = "import socket\nprint('container', socket.gethostname())\n"
+    a = prog(
+        where + "import os\nopen('/tmp/planted', 'w').write('x')\nopen('/dev/shm/planted', 'w').write('x')\n"
+        "os.close(os.open('/dev/mqueue/planted', os.O_CREAT | os.O_RDWR, 0o666))\n"
+        "assert os.listdir('/dev/mqueue') == ['planted']\n" + GOOD_INC
+    )
+    b = prog(
+        where + "import os\nleft = [n for n in os.listdir('/tmp') if not os.getcwd().startswith('/tmp/' + n)]\n"
+        "left += os.listdir('/dev/shm') + os.listdir('/dev/mqueue')\nassert left == [], left\n" + GOOD_INC
+    )
+    got = dict(dsb.execute_many([("a", a), ("b", b)], workers=1))
+    assert got["a"].status is Status.PASSED, got["a"].error
+    assert got["b"].status is Status.PASSED, got["b"].error
+    assert got["a"].stdout_tail.split() == got["b"].stdout_tail.split()  # the same container
+
+
+def _processes(c) -> list[str] | None:
+    """Command lines running in container ``c`` (None: it is gone). Docker's top takes ps options,
+    Podman's takes ps descriptors (and answers ps options with an empty body)."""
+    import docker.errors
+
+    for args in ("-eo pid,args", "pid,args"):
+        try:
+            return [" ".join(p) for p in c.top(ps_args=args)["Processes"]]
+        except docker.errors.NotFound:  # recycled meanwhile: nothing runs in it
+            return None
+        except ValueError:
+            continue
+    raise AssertionError(f"cannot list the processes of container {c.id}")
+
+
 def test_timeout_kills_the_samples_processes_inside_the_container(dsb):
     secs = f"{3000 + uuid.uuid4().int % 1000}.5"
     loop = prog(f"import subprocess\nsubprocess.Popen(['sleep', '{secs}'])\nwhile True:\n    pass\n", timeout=1.0)
     v = dsb.execute(loop)
     assert v.status is Status.TIMEOUT
-    import docker.errors
-
     for c in of_run(dsb):
         if c.status == "running":
-            try:
-                top = c.top(ps_args="-eo pid,args")
-            except docker.errors.NotFound:  # recycled after the timeout meanwhile: nothing runs in it
-                continue
-            assert not [p for p in top["Processes"] if secs in " ".join(p)], top
+            procs = _processes(c) or []
+            assert not [p for p in procs if secs in p], procs
     check = prog(
         f"import os\nfor p in filter(str.isdigit, os.listdir('/proc')):\n    try:\n"
         f"        assert b'{secs}' not in open(f'/proc/{{p}}/cmdline', 'rb').read()\n"
@@ -444,6 +495,7 @@ def test_killed_run_leaves_no_container_and_stale_ones_are_removed(tmp_path):
         ["sleep", "600"],
         labels={"org.aibench.sandbox": "1", "org.aibench.run": "dead", "org.aibench.owner": owner},
         network_mode="none",
+        ulimits=ulimits(),
     )
     stale.start()
     with DockerSandbox() as sb:
@@ -580,7 +632,10 @@ def test_toolchain_preflight_runs_inside_the_image(dsb):
     tag = f"aibench-test-nonode:{uuid.uuid4().hex[:8]}"
     # the sandbox image minus node: a copy of it with the node binary removed
     cid = api.create_container(
-        dsb.image_ref, command=["sh", "-c", "rm -f $(command -v node) /usr/bin/nodejs"], user="0:0"
+        dsb.image_ref,
+        command=["sh", "-c", "rm -f $(command -v node) /usr/bin/nodejs"],
+        user="0:0",
+        host_config=api.create_host_config(ulimits=ulimits()),
     )["Id"]
     try:
         api.start(cid)
