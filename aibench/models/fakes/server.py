@@ -109,6 +109,10 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # TCP_NODELAY, as real servers set it (Go's net/http for Ollama, uvicorn for vLLM): without it
+            # a response's headers and body go out as two writes and Nagle + the client's delayed ACK add
+            # ~40 ms to every keep-alive request (164 sequential requests: 7.2 s instead of ~0.3 s)
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
