@@ -92,6 +92,9 @@ class LmEvalHarness(TaskSuite):
         when a name is not among aibench's and the include paths' tasks."""
         if self._loaded is not None:
             return self._loaded
+        from aibench.harnesses.lm_eval import envinfo
+
+        self._env_info = envinfo.take()  # lm-eval's environment record, collected meanwhile (see envinfo)
         from lm_eval.tasks import TaskManager
 
         paths = [str(TASKS_DIR), *self.include_path]
@@ -200,7 +203,10 @@ class LmEvalHarness(TaskSuite):
         lm = adapter_class()(model=model, out=out, progress=ctx.progress, resume=ctx.resume)
         chat = bool(getattr(model, "chat", False)) if self.apply_chat_template is None else self.apply_chat_template
         limit = self.limit if self.limit is not None else ctx.limit
-        with scoring.sandbox_context(sandbox, workers=ctx.workers, out=out, progress=ctx.progress) as sandboxed:
+        with (
+            self._env_info.applied(),
+            scoring.sandbox_context(sandbox, workers=ctx.workers, out=out, progress=ctx.progress) as sandboxed,
+        ):
             for name, task in loaded["tasks"].items():
                 _announce_filters(task, name, sandboxed)
             try:

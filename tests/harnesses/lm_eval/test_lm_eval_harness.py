@@ -119,6 +119,8 @@ def test_ollama_generate_until_sends_lm_eval_requests_and_scores_in_the_sandbox(
     assert [s["filter"] for s in samples] == ["create_test"] * len(rows)
     lm_results = json.loads((run_dir / "lm_eval_results.json").read_text())
     assert lm_results["versions"]["tiny_humaneval"] == 1.0
+    # lm-eval's environment record (collected ahead of time by envinfo.EnvInfo) is in its results
+    assert lm_results["pretty_env_info"] and lm_results["lm_eval_version"] and "transformers_version" in lm_results
     assert set(report["artifacts"]) == {"lm_eval_results.json", "lm_eval_samples_tiny_humaneval.jsonl"}
 
 

@@ -1,0 +1,125 @@
+"""lm-eval's environment record, collected while the run works instead of after it.
+
+``lm_eval.simple_evaluate`` ends with ``add_env_info(results)``: it imports torch and transformers
+and runs ``torch.utils.collect_env`` (a dozen subprocesses: pip, conda, nvidia-smi, lscpu...),
+~2.5 s here, on the critical path after the last request. :class:`EnvInfo` runs lm-eval's own
+``add_env_info`` ahead of time, while the datasets load and the requests go out:
+
+* in a child process (same interpreter, environment and working directory, below this process's
+  priority) when torch is not imported here yet: the imports run on another core without taking
+  this process's GIL;
+* in a thread when this process has torch already (then the call mostly waits on subprocesses).
+
+:meth:`EnvInfo.applied` makes ``simple_evaluate`` take that result: the same keys with the same
+values in ``results``. If it failed, lm-eval's own call runs as before. ``python -m aibench
+harness=lm_eval ...`` starts it at process start (:func:`prestart`), before Hydra composes the config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from typing import Any, Iterator
+
+_CHILD = "import json, sys\nfrom lm_eval.loggers.utils import add_env_info\nd = {}\nadd_env_info(d)\njson.dump(d, sys.stdout)\n"
+
+
+class EnvInfo:
+    def __init__(self, mode: str | None = None) -> None:
+        """``mode``: "process" or "thread"; None picks (see the module docstring)."""
+        self._info: dict[str, Any] | None = None
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self.mode = mode or ("thread" if "torch" in sys.modules else "process")
+        if self.mode == "thread":
+            self._thread = threading.Thread(target=self._in_thread, name="aibench-lm-eval-env-info", daemon=True)
+            self._thread.start()
+            return
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD],
+                cwd=os.getcwd(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                # below this process: the task loading (CPU) goes first, the child catches up while
+                # the requests wait on the server
+                preexec_fn=lambda: os.nice(10),
+            )
+        except OSError:
+            self._proc = None
+
+    def _in_thread(self) -> None:
+        try:
+            from lm_eval.loggers.utils import add_env_info
+
+            info: dict[str, Any] = {}
+            add_env_info(info)
+            self._info = info
+        except Exception:  # noqa: BLE001 - lm-eval's own call runs instead
+            self._info = None
+
+    def result(self, timeout: float = 120.0) -> dict[str, Any] | None:
+        """lm-eval's record, or None (failed, timed out, not started)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return None if self._thread.is_alive() else self._info
+        if self._proc is None:
+            return None
+        try:
+            out, _ = self._proc.communicate(timeout=timeout)
+            info = json.loads(out) if self._proc.returncode == 0 else None
+        except (subprocess.TimeoutExpired, ValueError):
+            self._proc.kill()
+            self._proc.wait()
+            info = None
+        self._proc = None
+        return info if isinstance(info, dict) else None
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """Within: lm-eval's evaluator takes this record instead of collecting its own."""
+        import lm_eval.evaluator as evaluator
+
+        original = evaluator.add_env_info
+
+        def add_env_info(storage: dict[str, Any]) -> None:
+            info = self.result()
+            if info is None:
+                original(storage)
+            else:
+                storage.update(info)
+
+        evaluator.add_env_info = add_env_info
+        try:
+            yield
+        finally:
+            evaluator.add_env_info = original
+            self.close()
+
+
+_early: EnvInfo | None = None
+
+
+def prestart(argv: list[str]) -> None:
+    """At process start: when the command line picks ``harness=lm_eval`` for a run, start the child
+    now (the first run's :func:`take` gets it)."""
+    global _early
+    if "harness=lm_eval" in argv and not any(a in ("--cfg", "-c", "--info", "-i", "--resolve") for a in argv):
+        _early = EnvInfo()
+
+
+def take() -> EnvInfo:
+    """The record started at process start, else a new one."""
+    global _early
+    info, _early = _early, None
+    return info if info is not None else EnvInfo()
