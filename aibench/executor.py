@@ -11,6 +11,7 @@ import json
 import logging
 import shlex
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,14 @@ def choose_run_dir(cfg: DictConfig, resolved: dict[str, Any], run_dir: str | Non
     return RunDir(chosen)
 
 
+def _warm(fn: Any) -> None:
+    """Call ``fn`` ahead of time for what it caches; its errors surface from the real call later."""
+    try:
+        fn()
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | None = None) -> RunReport:
     """Execute one composed run; returns its report (also written to metrics.json).
 
@@ -213,7 +222,12 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
         for note in getattr(model, "notes", ()):
             say(f"note: {note}")
         runner = Runner(suite, model, sandbox, metrics, cfg.run)
+        # the sandbox's description (its first worker, each toolchain's version: subprocesses) is
+        # made while the checks load the tasks; build_manifest below then finds it ready
+        describing = threading.Thread(target=_warm, args=(sandbox.describe,), name="aibench-describe", daemon=True)
+        describing.start()
         runner.check()
+        describing.join()
 
         (out.file("config.yaml")).write_text(OmegaConf.to_yaml(resolved), encoding="utf-8")
         manifest = build_manifest(resolved, model=model, harness=suite, sandbox=sandbox)

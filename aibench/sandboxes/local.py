@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
@@ -258,10 +259,14 @@ class LocalSandbox(Sandbox):
             iso = self._ensure_workers(1)[0].isolation
         except Exception as e:  # noqa: BLE001
             iso = {"error": f"could not start a worker: {e}"}
+        langs = languages.supported()
+        # each runner's describe asks its toolchain for a version (a subprocess): all at once
+        with ThreadPoolExecutor(max_workers=len(langs)) as ex:
+            runners = dict(zip(langs, ex.map(lambda lang: languages.get_runner(lang).describe(), langs)))
         per_language = {}
-        for lang in languages.supported():
+        for lang in langs:
             per_language[lang] = {
-                "runner": languages.get_runner(lang).describe(),
+                "runner": runners[lang],
                 "limits_at_default_timeout": self.applied(3.0),
                 "timeout": f"Program.timeout x timeout_scale ({self.timeout_scale:g}); BigCode default 3.0 s",
             }
