@@ -20,33 +20,40 @@ Build the image: ``python -m aibench.sandboxes.docker build`` (see ``_docker_ima
 engine is whatever ``DOCKER_HOST`` (or ``sandbox.docker_host``) points at: rootful or rootless
 Docker, or Podman's Docker-compatible socket; it must run on this machine (the package is a bind
 mount).
+
+Modules: this one (config, the sandbox, the image CLI), ``_docker_engine`` (SDK, client, ulimits,
+labels, stale-container removal), ``_docker_pool`` (the warm containers), ``_docker_entry`` (the
+fork server's entry inside a container), ``_docker_image`` (building the image).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import select
-import socket
-import struct
 import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from aibench.errors import AibenchError
 from aibench.registry import register
-from aibench.sandboxes import local as _local
+from aibench.sandboxes._docker_engine import (  # noqa: F401 - re-exported: the engine side's public names
+    BUILD_HINT,
+    LABEL,
+    OWNER_LABEL,
+    RUN_LABEL,
+    connect,
+    container_ulimits,
+    owner_id,
+    remove_container,
+    remove_stale,
+    sdk,
+)
+from aibench.sandboxes._docker_pool import MOUNT, DockerWorker
 from aibench.sandboxes.local import LocalSandbox, LocalSandboxConfig
 from aibench.types import Status, Verdict
 
-LABEL = "org.aibench.sandbox"
-RUN_LABEL = "org.aibench.run"
-OWNER_LABEL = "org.aibench.owner"
-MOUNT = "/opt/aibench"
-_BOOT = f"import sys; sys.path.insert(0, {MOUNT!r}); from aibench.sandboxes._docker_entry import main; main()"
 _INCIDENTS = (Status.TIMEOUT, Status.MEMORY, Status.OUTPUT_LIMIT, Status.SANDBOX_ERROR)
 
 
@@ -69,350 +76,6 @@ class DockerSandboxConfig(LocalSandboxConfig):
     start_timeout_s: float = 60.0  # a container's fork server must answer within this
 
 
-def _sdk():
-    try:
-        import docker
-    except ImportError:
-        raise AibenchError("the docker Python SDK is not installed: pip install 'docker>=7.0'") from None
-    return docker
-
-
-def connect(docker_host: str | None = None, timeout: float = 120.0):
-    """A client for the engine, or a one-line AibenchError saying what to do."""
-    docker = _sdk()
-    where = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    try:
-        client = (
-            docker.DockerClient(base_url=docker_host, timeout=timeout)
-            if docker_host
-            else docker.from_env(timeout=timeout)
-        )
-        client.ping()
-        return client
-    except docker.errors.DockerException as e:
-        msg = str(e)
-        if "Permission denied" in msg or "PermissionError" in msg:
-            raise AibenchError(
-                f"permission denied on the Docker socket {where}: add yourself to the docker group, "
-                "or point DOCKER_HOST at a rootless Docker or Podman socket"
-            ) from None
-        if (
-            "FileNotFoundError" in msg
-            or "No such file" in msg
-            or "Connection refused" in msg
-            or "ConnectionError" in msg
-        ):
-            raise AibenchError(
-                f"no Docker daemon answers at {where}: start it (sudo systemctl start docker, or "
-                "dockerd &), or set DOCKER_HOST / sandbox.docker_host"
-            ) from None
-        raise AibenchError(f"cannot use the Docker engine at {where}: {msg.splitlines()[0][:200]}") from None
-
-
-def container_ulimits() -> dict[str, int]:
-    """Explicit open-file and process limits for the containers (the samples' own, lower, limits
-    are set inside). Without them each engine picks its own: Podman as root asks runc for nofile
-    1048576 and nproc 4194304, which fails with EPERM wherever the engine's hard limits are lower
-    (Podman's API service here: 20000 and 32768). Modest fixed values every engine can set; nproc
-    counts all processes of uid 65534 on the host, so it leaves room for many workers."""
-    import resource
-
-    out = {}
-    for name, res, want in (("nofile", resource.RLIMIT_NOFILE, 4096), ("nproc", resource.RLIMIT_NPROC, 16384)):
-        hard = resource.getrlimit(res)[1]
-        out[name] = want if hard == resource.RLIM_INFINITY else min(hard, want)
-    return out
-
-
-def _proc_start(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def owner_id(pid: int | None = None) -> str:
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_proc_start(pid)}"
-
-
-def _owner_gone(owner: str) -> bool:
-    host, _, rest = owner.partition(":")
-    pid, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's (shared engine): not ours to judge
-    return _proc_start(int(pid)) != start
-
-
-def remove_stale(client) -> int:
-    """Remove sandbox containers whose owning aibench process no longer exists (a killed run)."""
-    n = 0
-    for c in client.containers.list(all=True, filters={"label": LABEL}, ignore_removed=True):
-        if _owner_gone(c.labels.get(OWNER_LABEL, "")):
-            _remove(client, c.id)
-            n += 1
-    return n
-
-
-def _remove(client, cid: str, wait: float = 10.0) -> None:
-    """Force-remove a container and wait until the engine no longer lists it."""
-    docker = _sdk()
-    try:
-        client.api.remove_container(cid, force=True)
-    except docker.errors.NotFound:
-        return
-    except docker.errors.APIError:  # e.g. removal already in progress (auto_remove)
-        pass
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        try:
-            client.api.inspect_container(cid)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as e:
-            if "no such container" in str(e).lower():  # Podman answers a removed container with 500
-                return
-            raise
-        time.sleep(0.05)
-
-
-class _Conn:
-    """One running container and the thread that demultiplexes its attached output stream."""
-
-    def __init__(self, sb: "DockerSandbox", index: int, out_fd: int, on_eof):
-        docker = _sdk()
-        self.client = sb.client
-        self.out_fd = out_fd
-        self.on_eof = on_eof
-        self.detached = False
-        self.eof = threading.Event()
-        self.stderr_tail = bytearray()
-        sb._generation += 1
-        name = f"aibench-{sb.run_id}-w{index}-{sb._generation}"
-        try:
-            self.id = sb.client.api.create_container(
-                sb.image_ref,
-                command=["python3", "-I", "-c", _BOOT],
-                name=name,
-                user="65534:65534",
-                stdin_open=True,
-                detach=False,
-                tty=False,  # detach=False: StdinOnce
-                working_dir="/",
-                environment=sb.env,
-                labels={LABEL: "1", RUN_LABEL: sb.run_id, OWNER_LABEL: sb.owner},
-                network_disabled=not sb.network,
-                host_config=sb._host_config,
-            )["Id"]
-        except docker.errors.ImageNotFound:
-            raise AibenchError(f"docker image {sb.image_ref} not found: build it with {_hint()}") from None
-        try:
-            sock = sb.client.api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            self._sock_obj = sock  # keeps the HTTP response (and so the connection) alive
-            self.sock: socket.socket = getattr(sock, "_sock", sock)
-            self.sock.settimeout(None)
-            self.wfd = self.sock.fileno()
-            self.thread = threading.Thread(target=self._pump, name=f"aibench-docker-{name}", daemon=True)
-            self.thread.start()
-            sb.client.api.start(self.id)
-        except BaseException:
-            self.close()
-            raise
-
-    def _pump(self) -> None:
-        buf = bytearray()
-        try:
-            while True:
-                data = self.sock.recv(1 << 16)
-                if not data:
-                    break
-                buf += data
-                while len(buf) >= 8:
-                    (n,) = struct.unpack(">I", buf[4:8])
-                    if len(buf) < 8 + n:
-                        break
-                    kind, payload = buf[0], bytes(buf[8 : 8 + n])
-                    del buf[: 8 + n]
-                    if kind == 1:
-                        view = memoryview(payload)
-                        while view and not self.detached:
-                            view = view[os.write(self.out_fd, view) :]
-                    elif kind == 2:
-                        self.stderr_tail += payload
-                        del self.stderr_tail[:-4096]
-        except OSError:
-            pass
-        finally:
-            self.eof.set()
-            if not self.detached:
-                self.on_eof()  # closes the pipe: the parent sees EOF = worker death, handled by LocalSandbox
-
-    def close(self, remove: bool = True) -> None:
-        self.detached = True
-        for f in (
-            lambda: self.sock.shutdown(socket.SHUT_RDWR),
-            lambda: self._sock_obj.close(),
-            lambda: self._sock_obj._response.close(),
-        ):
-            try:
-                f()
-            except Exception:  # noqa: BLE001
-                pass
-        if remove and getattr(self, "id", None):
-            _remove(self.client, self.id)
-
-
-class _DockerWorker:
-    """A LocalSandbox worker backed by a container. ``rfd`` is a pipe that survives recycling."""
-
-    def __init__(self, sb: "DockerSandbox", index: int):
-        self.sb = sb
-        self.index = index
-        self.pending: dict[int, tuple[Any, Any, int]] = {}
-        self.sent: Any = __import__("collections").deque()
-        self.busy_since = 0.0
-        self.samples = 0
-        self.recycle: str | None = None
-        self.recycled = 0
-        self.rfd, self._pipe_w = os.pipe()
-        self._pipe_lock = threading.Lock()
-        self._next: tuple[threading.Thread, dict[str, Any]] | None = None
-        self.conn: _Conn | None = None
-        self.isolation: dict[str, Any] = {}
-        try:
-            self._start()
-        except BaseException:
-            self._close_pipe()
-            raise
-
-    @property
-    def wfd(self) -> int:
-        return self.conn.wfd if self.conn is not None else -1
-
-    @property
-    def alive(self) -> bool:
-        return self.conn is not None and not self.conn.eof.is_set()
-
-    def _launch(self) -> tuple[_Conn, dict[str, Any]]:
-        """Start a container and its fork server; its output goes to a private pipe until adopted."""
-        sb = self.sb
-        r, w = os.pipe()
-        lock = threading.Lock()
-        state = {"w": w}
-
-        def close_private() -> None:
-            with lock:
-                if state["w"] >= 0:
-                    os.close(state["w"])
-                    state["w"] = -1
-
-        conn = _Conn(sb, self.index, w, close_private)
-        try:
-            _local.write_msg(conn.wfd, sb._zygote_cfg())
-            ready = None
-            if select.select([r], [], [], sb.start_timeout_s)[0]:
-                ready = _local.read_msg(r)
-            if not isinstance(ready, dict) or ready.get("kind") != "ready":
-                err = bytes(conn.stderr_tail).decode(errors="replace").strip().splitlines()
-                raise AibenchError(
-                    f"the fork server in container {conn.id[:12]} did not start"
-                    + (f": {err[-1][:300]}" if err else " (no answer)")
-                )
-        except BaseException:
-            conn.close()
-            close_private()
-            raise
-        finally:
-            os.close(r)
-        conn.private_close = close_private
-        return conn, ready
-
-    def _adopt(self, conn: _Conn, ready: dict[str, Any]) -> None:
-        """Route the container's output into this worker's pipe (it is silent between requests)."""
-        conn.out_fd = self._pipe_w
-        conn.on_eof = self._close_w
-        conn.private_close()
-        if conn.eof.is_set():  # died in between: let the parent see the death
-            self._close_w()
-        self.conn = conn
-        self.isolation = ready["isolation"]
-        self.samples = 0
-        self.recycle = None
-
-    def _start(self) -> None:
-        self._adopt(*self._launch())
-
-    def prepare_recycle(self) -> None:
-        """Start the replacement container in the background while this one drains."""
-        if self._next is not None:
-            return
-        box: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                box["conn"] = self._launch()
-            except BaseException as e:  # noqa: BLE001
-                box["error"] = e
-
-        t = threading.Thread(target=run, name=f"aibench-docker-next-w{self.index}", daemon=True)
-        t.start()
-        self._next = (t, box)
-
-    def next_ready(self) -> bool:
-        return self._next is None or not self._next[0].is_alive()
-
-    def recycle_now(self) -> None:
-        """Replace the container (nothing in flight): same pipe, so LocalSandbox sees the same worker."""
-        old, self.conn = self.conn, None
-        if old is not None:
-            old.close(remove=False)
-            threading.Thread(target=_remove, args=(self.sb.client, old.id), daemon=True).start()
-        nxt, self._next = self._next, None
-        launched = None
-        if nxt is not None:
-            nxt[0].join()
-            launched = nxt[1].get("conn")
-        self._adopt(*(launched or self._launch()))
-        self.recycled += 1
-
-    def _discard_next(self) -> None:
-        nxt, self._next = self._next, None
-        if nxt is not None:
-            nxt[0].join()
-            if "conn" in nxt[1]:
-                conn = nxt[1]["conn"][0]
-                conn.close()
-                conn.private_close()
-
-    def _close_w(self) -> None:
-        with self._pipe_lock:
-            if self._pipe_w >= 0:
-                os.close(self._pipe_w)
-                self._pipe_w = -1
-
-    def _close_pipe(self) -> None:
-        self._close_w()
-        with self._pipe_lock:
-            if self.rfd >= 0:
-                os.close(self.rfd)
-                self.rfd = -1
-
-    def kill(self) -> None:
-        self._discard_next()
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            conn.close()
-        self._close_pipe()
-
-    def stop(self) -> None:
-        self.kill()
-
-
-def _hint() -> str:
-    return "python -m aibench.sandboxes.docker build"
-
-
 @register("sandbox", "docker", DockerSandboxConfig)
 class DockerSandbox(LocalSandbox):
     """LocalSandbox whose workers are warm containers (see module docstring)."""
@@ -428,7 +91,7 @@ class DockerSandbox(LocalSandbox):
 
         image = cfg.image
         self.client = connect(cfg.docker_host)
-        docker = _sdk()
+        docker = sdk()
         self.docker_host = cfg.docker_host
         self.memory_bytes = cfg.memory_bytes
         self.pids = cfg.pids_limit or self.limits.max_processes + 16
@@ -448,7 +111,7 @@ class DockerSandbox(LocalSandbox):
                 raise AibenchError(f"cannot inspect docker image {ref}: {e.explanation or e}") from None
         if self.image is None:
             raise AibenchError(
-                f"docker image {candidates[0]} not found: build it with {_hint()}"
+                f"docker image {candidates[0]} not found: build it with {BUILD_HINT}"
                 + ("" if image else " (or set sandbox.image)")
             )
         self.image_ref = self.image.id
@@ -482,8 +145,8 @@ class DockerSandbox(LocalSandbox):
         )
 
     # ------------------------------------------------------------------ workers
-    def _spawn_worker(self, index: int) -> _DockerWorker:  # type: ignore[override]
-        return _DockerWorker(self, index)
+    def _spawn_worker(self, index: int) -> DockerWorker:  # type: ignore[override]
+        return DockerWorker(self, index)
 
     def _after_verdict(self, w, verdict: Verdict) -> None:
         w.samples += 1
@@ -508,7 +171,7 @@ class DockerSandbox(LocalSandbox):
             self._recycle(w)
         return super()._submit(w, tag, program, attempt)
 
-    def _recycle(self, w: _DockerWorker) -> None:
+    def _recycle(self, w: DockerWorker) -> None:
         try:
             w.recycle_now()
             self.stats["recycled_containers"] += 1
@@ -532,7 +195,7 @@ class DockerSandbox(LocalSandbox):
         langs = [lang for lang in dict.fromkeys(languages) if lang != "python"]
         if not langs:
             return []
-        docker = _sdk()
+        docker = sdk()
         code = (
             f"import sys; sys.path.insert(0, {MOUNT!r}); from aibench.sandboxes.languages import toolchains; "
             "print('\\n'.join(toolchains.check(sys.argv[1:])))"
@@ -559,12 +222,12 @@ class DockerSandbox(LocalSandbox):
             return [f"cannot check the toolchains in docker image {self.image_tag}: {e}"]
         finally:
             if cid is not None:
-                _remove(self.client, cid)
+                remove_container(self.client, cid)
         if status != 0:
             last = (err.strip().splitlines() or [f"exit {status}"])[-1]
             return [f"cannot check the toolchains in docker image {self.image_tag}: {last}"]
         return [
-            f"{line} (in docker image {self.image_tag}: rebuild it with {_hint()}, or set sandbox.image)"
+            f"{line} (in docker image {self.image_tag}: rebuild it with {BUILD_HINT}, or set sandbox.image)"
             for line in out.splitlines()
             if line.strip()
         ]
