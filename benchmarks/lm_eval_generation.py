@@ -104,14 +104,8 @@ def run_lm_eval(srv, task_dir: Path, concurrency: int, limit, full_index: bool) 
     return time.perf_counter() - started, metrics_of(res["results"][TASK])
 
 
-def run_aibench(srv, task_dir: Path, concurrency: int, limit, out: Path) -> tuple[float, dict]:
-    from hydra import compose
-
-    from aibench.components import register_configs
-    from aibench.config import initialize_config
-    from aibench.executor import run
-
-    register_configs()
+def aibench_overrides(srv, task_dir: Path, concurrency: int, limit) -> list[str]:
+    """The run on aibench's side: MLflow off, no generation cache (every request reaches the server)."""
     overrides = [
         "harness=lm_eval",
         f"harness.tasks=[{TASK}]",
@@ -123,10 +117,19 @@ def run_aibench(srv, task_dir: Path, concurrency: int, limit, out: Path) -> tupl
         "model.cache_dir=null",
         "tracking.enabled=false",
         "run.progress=false",
-        f"paths.output_root={out}",
     ]
-    if limit is not None:
-        overrides.append(f"harness.limit={limit}")
+    return overrides + ([f"harness.limit={limit}"] if limit is not None else [])
+
+
+def run_aibench(srv, task_dir: Path, concurrency: int, limit, out: Path) -> tuple[float, dict]:
+    from hydra import compose
+
+    from aibench.components import register_configs
+    from aibench.config import initialize_config
+    from aibench.executor import run
+
+    register_configs()
+    overrides = [*aibench_overrides(srv, task_dir, concurrency, limit), f"paths.output_root={out}"]
     with initialize_config():
         cfg = compose("config", overrides=overrides)
     started = time.perf_counter()
@@ -159,21 +162,11 @@ def cli_commands(srv, task_dir: Path, concurrency: int, limit, out: Path) -> tup
         sys.executable,
         "-m",
         "aibench",
-        "harness=lm_eval",
-        f"harness.tasks=[{TASK}]",
-        f"harness.include_path=[{task_dir}]",
-        "model=openai/base",
-        "model.name=bench",
-        f"model.base_url={srv.url}/v1",
-        f"model.concurrency={concurrency}",
-        "model.cache_dir=null",
-        "tracking.enabled=false",
-        "run.progress=false",
+        *aibench_overrides(srv, task_dir, concurrency, limit),
         f"hydra.run.dir={out / 'aibench'}",
     ]
     if limit is not None:
         lm += ["--limit", str(limit)]
-        ai.append(f"harness.limit={limit}")
     return lm, ai
 
 

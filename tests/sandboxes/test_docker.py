@@ -24,15 +24,18 @@ REPO = Path(__file__).resolve().parents[2]
 HOW = "run .ci/extras.d/20-docker.sh (installs docker.io, starts dockerd, builds the image)"
 
 
-@functools.lru_cache(maxsize=None)
-def docker_ready() -> bool:
+def engine_ready(base_url: str | None = None, engine: str | None = None) -> bool:
+    """An engine answers (``base_url``, else $DOCKER_HOST / the default socket), it is ``engine``
+    if given (a name among its version's components, e.g. "podman"), and holds a sandbox image."""
     try:
         import docker
 
         from aibench.sandboxes._docker_image import default_images
 
-        c = docker.from_env(timeout=10)
+        c = docker.DockerClient(base_url=base_url, timeout=10) if base_url else docker.from_env(timeout=10)
         c.ping()
+        if engine and not any(engine in comp.get("Name", "").lower() for comp in c.version().get("Components", [])):
+            return False
         for ref in default_images():
             try:
                 c.images.get(ref)
@@ -42,6 +45,11 @@ def docker_ready() -> bool:
         return False
     except Exception:  # noqa: BLE001 - no SDK, no daemon, no permission: not available
         return False
+
+
+@functools.lru_cache(maxsize=None)
+def docker_ready() -> bool:
+    return engine_ready()
 
 
 pytestmark = requires("docker", docker_ready(), HOW)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from sandbox_helpers import GOOD_INC, prog
+from test_docker import engine_ready
 
 from support import check_run, requires
 
@@ -27,24 +28,7 @@ DOCKER_TESTS = [
 
 @functools.lru_cache(maxsize=None)
 def podman_ready() -> bool:
-    try:
-        import docker
-
-        from aibench.sandboxes._docker_image import default_images
-
-        c = docker.DockerClient(base_url=SOCKET, timeout=10)
-        names = [comp.get("Name", "") for comp in c.version().get("Components", [])]
-        if not any("podman" in n.lower() for n in names):
-            return False
-        for ref in default_images():
-            try:
-                c.images.get(ref)
-                return True
-            except docker.errors.ImageNotFound:
-                continue
-        return False
-    except Exception:  # noqa: BLE001 - no SDK, no service, no permission: not available
-        return False
+    return engine_ready(SOCKET, engine="podman")
 
 
 pytestmark = requires(
