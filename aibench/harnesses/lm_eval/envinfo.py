@@ -25,7 +25,12 @@ import sys
 import threading
 from typing import Any, Iterator
 
-_CHILD = "import json, sys\nfrom lm_eval.loggers.utils import add_env_info\nd = {}\nadd_env_info(d)\njson.dump(d, sys.stdout)\n"
+# the child lowers its own priority first: the task loading (CPU) here goes first, the child catches
+# up while the requests wait on the server (no preexec_fn: not safe with threads running here)
+_CHILD = (
+    "import os\nos.nice(10)\nimport json, sys\nfrom lm_eval.loggers.utils import add_env_info\n"
+    "d = {}\nadd_env_info(d)\njson.dump(d, sys.stdout)\n"
+)
 
 
 class EnvInfo:
@@ -46,9 +51,6 @@ class EnvInfo:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                # below this process: the task loading (CPU) goes first, the child catches up while
-                # the requests wait on the server
-                preexec_fn=lambda: os.nice(10),
             )
         except OSError:
             self._proc = None
