@@ -25,12 +25,28 @@ import sys
 import threading
 from typing import Any, Iterator
 
-# the child lowers its own priority first: the task loading (CPU) here goes first, the child catches
-# up while the requests wait on the server (no preexec_fn: not safe with threads running here)
-_CHILD = (
-    "import os\nos.nice(10)\nimport json, sys\nfrom lm_eval.loggers.utils import add_env_info\n"
-    "d = {}\nadd_env_info(d)\njson.dump(d, sys.stdout)\n"
-)
+# The child: lm-eval's own add_env_info from lm-eval's own loggers/utils.py, loaded by itself (the
+# package lm_eval.loggers imports the evaluation tracker and with it datasets, ~1.5 s that
+# add_env_info never uses; if the file moved, the plain import). It first lowers its own priority:
+# the task loading here (CPU) goes first, the child catches up while the requests wait on the server
+# (no preexec_fn: not safe with threads running here).
+_CHILD = """
+import os
+os.nice(10)
+import importlib.util, json, sys
+try:
+    spec = importlib.util.find_spec("lm_eval")
+    path = os.path.join(os.path.dirname(spec.origin), "loggers", "utils.py")
+    loader_spec = importlib.util.spec_from_file_location("aibench_lm_eval_loggers_utils", path)
+    utils = importlib.util.module_from_spec(loader_spec)
+    loader_spec.loader.exec_module(utils)
+    add_env_info = utils.add_env_info
+except Exception:
+    from lm_eval.loggers.utils import add_env_info
+info = {}
+add_env_info(info)
+json.dump(info, sys.stdout)
+"""
 
 
 class EnvInfo:
