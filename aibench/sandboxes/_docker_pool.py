@@ -116,6 +116,7 @@ class DockerWorker:
         self.pending: dict[int, tuple[Any, Any, int]] = {}
         self.sent: Any = collections.deque()
         self.busy_since = 0.0
+        self.retiring = False  # see LocalSandbox._on_worker_death; reset with each new container
         self.samples = 0
         self.recycle: str | None = None
         self.recycled = 0
@@ -183,6 +184,7 @@ class DockerWorker:
         self.isolation = ready["isolation"]
         self.samples = 0
         self.recycle = None
+        self.retiring = False
 
     def _start(self) -> None:
         self._adopt(*self._launch())

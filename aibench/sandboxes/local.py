@@ -100,6 +100,7 @@ class _Worker:
         self.pending: dict[int, tuple[Any, Program, int]] = {}
         self.sent: collections.deque[int] = collections.deque()  # request ids in the pipe, in order
         self.busy_since = 0.0  # when the sample at the head of ``sent`` started (about)
+        self.retiring = False  # its last answer said so: what is queued behind was never started
         write_msg(self.wfd, cfg)
         ready = read_msg(self.rfd)
         if not ready or ready.get("kind") != "ready":
@@ -336,6 +337,8 @@ class LocalSandbox(Sandbox):
                         if new is not None:
                             sel.register(new.rfd, selectors.EVENT_READ, new)
                         continue
+                    if resp.get("retiring"):  # its last answer (see _on_worker_death)
+                        w.retiring = True
                     rid = resp["id"]
                     if rid in w.sent:
                         w.sent.remove(rid)
@@ -437,7 +440,11 @@ class LocalSandbox(Sandbox):
                 self.stats["requeued_behind_timeout"] += 1
 
     def _on_worker_death(self, w: _Worker, pool: list[_Worker], ready: list) -> _Worker | None:
-        """Requeue the dead worker's requests once on a fresh worker; second failure = error."""
+        """Requeue the dead worker's requests once on a fresh worker; second failure = error. A
+        worker that said its last answer was its last (``retiring``: in a container, a program
+        killed the candidate fork server, and got its own verdict) never started the requests
+        queued behind it: they are requeued as they were, not counted as a death on them."""
+        retired = w.retiring
         lost = list(w.pending.values())
         w.pending.clear()
         w.sent.clear()
@@ -450,10 +457,10 @@ class LocalSandbox(Sandbox):
             return None
         pool[idx] = new
         for tag, program, attempt in lost:
-            if attempt >= 1:
+            if attempt >= 1 and not retired:
                 ready.append((tag, Verdict(Status.SANDBOX_ERROR, error="fork server died twice on this program")))
                 continue
-            v = self._submit(new, tag, program, attempt + 1)
+            v = self._submit(new, tag, program, attempt if retired else attempt + 1)
             if v is not None:
                 ready.append((tag, v))
         return new

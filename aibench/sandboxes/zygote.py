@@ -229,6 +229,10 @@ def serve(z: Zygote, inp: int, outp: int) -> None:
             resp = run_sample(z, req)
         except Exception as e:  # noqa: BLE001 - never die on one request
             resp = error_result(req, f"fork server error: {type(e).__name__}: {e}")
+        if z.candidates_gone:
+            # this answer is the last: requests queued behind it were never started (the parent
+            # requeues them without counting the death against them)
+            resp["retiring"] = True
         try:
             write_msg(outp, resp)
         except OSError:  # the parent is gone or closed us (shutdown): nobody to answer, no traceback

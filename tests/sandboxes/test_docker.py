@@ -412,6 +412,27 @@ def test_dead_container_is_replaced_and_removed():
     assert of_run(sb) == []
 
 
+def test_samples_queued_behind_a_retiring_container_are_not_blamed():
+    """A program that kills the candidate fork server (its parent, same uid in a container) gets its
+    own verdict (crashed) and the container's fork server retires after answering it: what was
+    queued behind never started, so it is requeued as it was. Here the sample behind is queued
+    behind two such programs in turn; counted as deaths, it came out sandbox_error ("fork server
+    died twice on this program")."""
+    from aibench.sandboxes.docker import DockerSandbox
+
+    killer = prog("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + GOOD_INC)
+    sb = DockerSandbox()
+    try:
+        sb.inflight_per_worker = 3  # k1 runs, k2 and good wait in the same container
+        got = dict(sb.execute_many([("k1", killer), ("k2", killer), ("good", prog(GOOD_INC))], workers=1))
+        assert got["good"].status is Status.PASSED, got["good"].error
+        assert got["k1"].status is Status.CRASHED and got["k2"].status is Status.CRASHED, got
+        assert sb.stats["restarted_workers"] >= 2
+    finally:
+        sb.close()
+    assert of_run(sb) == []
+
+
 def test_generator_closed_and_ctrl_c_leave_no_container():
     from aibench.sandboxes.docker import DockerSandbox
 
