@@ -226,8 +226,10 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
         # made while the checks load the tasks; build_manifest below then finds it ready
         describing = threading.Thread(target=_warm, args=(sandbox.describe,), name="aibench-describe", daemon=True)
         describing.start()
-        runner.check()
-        describing.join()
+        try:
+            runner.check()
+        finally:
+            describing.join()  # also on a failed check: the sandbox is closed below, after it
 
         (out.file("config.yaml")).write_text(OmegaConf.to_yaml(resolved), encoding="utf-8")
         manifest = build_manifest(resolved, model=model, harness=suite, sandbox=sandbox)
