@@ -22,6 +22,15 @@ from aibench.errors import AibenchError
 from aibench.registry import BY_TARGET, SCHEMAS
 
 GROUPS = ("model", "harness", "sandbox", "metrics")
+# Hydra's flags that print the composed config or Hydra's own info instead of running a job
+SHOW_ONLY_FLAGS = ("--cfg", "-c", "--info", "-i", "--resolve")
+
+
+def runs_a_job(argv: list[str]) -> bool:
+    """Whether ``python -m aibench ARGV`` runs a job (what may be started before Hydra composes)."""
+    return not any(a in SHOW_ONLY_FLAGS for a in argv)
+
+
 MISSING = "???"  # omegaconf.MISSING: a sandbox used from a bare Python imports this module without it
 
 

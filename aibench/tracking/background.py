@@ -120,7 +120,9 @@ def prestart(argv: list[str]) -> None:
     """Start the worker at process start, before the config is composed, unless the command line
     turns tracking off: MLflow then loads while Hydra composes and the components load."""
     off = {"tracking.enabled=false", "tracking.enabled=False", "tracking.enabled=0", "tracking.enabled=no"}
-    if off.isdisjoint(argv) and not any(a in ("--cfg", "-c", "--info", "-i", "--resolve") for a in argv):
+    from aibench.config import runs_a_job
+
+    if off.isdisjoint(argv) and runs_a_job(argv):
         try:
             _shared_worker()
         except OSError:  # pragma: no cover - the run starts it again, or says why it could not

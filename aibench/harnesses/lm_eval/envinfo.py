@@ -131,8 +131,10 @@ _early: EnvInfo | None = None
 def prestart(argv: list[str]) -> None:
     """At process start: when the command line picks ``harness=lm_eval`` for a run, start the child
     now (the first run's :func:`take` gets it)."""
+    from aibench.config import runs_a_job
+
     global _early
-    if "harness=lm_eval" in argv and not any(a in ("--cfg", "-c", "--info", "-i", "--resolve") for a in argv):
+    if "harness=lm_eval" in argv and runs_a_job(argv):
         _early = EnvInfo()
 
 
