@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from aibench.console import say
 from aibench.errors import AibenchError
-from aibench.manifest import build_manifest, config_hash
+from aibench.manifest import build_manifest, config_hash, describe_sandbox
 from aibench.outputs import GENERATIONS, MANIFEST, METRICS, RESULTS, RunDir, read_jsonl
 from aibench.registry import transport_keys
 from aibench.runner import Runner
@@ -223,16 +223,21 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
             say(f"note: {note}")
         runner = Runner(suite, model, sandbox, metrics, cfg.run)
         # the sandbox's description (its first worker, each toolchain's version: subprocesses) is
-        # made while the checks load the tasks; build_manifest below then finds it ready
+        # made while the checks load the tasks; build_manifest below then finds it ready. A run
+        # that executes no code (e.g. an lm-eval task without unsafe_code) never starts the sandbox.
+        executes = suite.executes_code()
         describing = threading.Thread(target=_warm, args=(sandbox.describe,), name="aibench-describe", daemon=True)
-        describing.start()
+        if executes:
+            describing.start()
         try:
             runner.check()
         finally:
-            describing.join()  # also on a failed check: the sandbox is closed below, after it
+            if executes:
+                describing.join()  # also on a failed check: the sandbox is closed below, after it
+        sandbox_used = bool(executes or suite.executes_code())
 
         (out.file("config.yaml")).write_text(OmegaConf.to_yaml(resolved), encoding="utf-8")
-        manifest = build_manifest(resolved, model=model, harness=suite, sandbox=sandbox)
+        manifest = build_manifest(resolved, model=model, harness=suite, sandbox=sandbox, sandbox_used=sandbox_used)
         manifest["graph_hash"] = graph_hash(resolved)
         manifest["shard"] = shard_label(resolved)
         params = flat_params(model, suite, sandbox, cfg.run, manifest["config_hash"], cfg=resolved)
@@ -244,7 +249,7 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
 
         report = runner.run(out, resume)
         # backends learn facts while running (server version, model digest, limits applied)
-        manifest.update(model=model.describe(), sandbox=sandbox.describe())
+        manifest.update(model=model.describe(), sandbox=describe_sandbox(sandbox, sandbox_used))
         out.write_json(MANIFEST, manifest)
         status = "FINISHED"
     except KeyboardInterrupt:

@@ -63,14 +63,27 @@ def host_facts() -> dict[str, Any]:
     }
 
 
-def build_manifest(resolved: dict[str, Any], *, model: Any, harness: Any, sandbox: Any) -> dict[str, Any]:
+def describe_sandbox(sandbox: Any, used: bool) -> dict[str, Any]:
+    """The sandbox's own description, or - for a run that executes no code - that it was not started."""
+    if used or sandbox.started():
+        return sandbox.describe()
+    return {
+        "name": sandbox.name,
+        "used": False,
+        "why": "no task of this run executes code: the sandbox was not started",
+    }
+
+
+def build_manifest(
+    resolved: dict[str, Any], *, model: Any, harness: Any, sandbox: Any, sandbox_used: bool = True
+) -> dict[str, Any]:
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config_hash": config_hash(resolved),
         "config": resolved,
         "harness": harness.describe(),
         "model": model.describe(),
-        "sandbox": sandbox.describe(),
+        "sandbox": describe_sandbox(sandbox, sandbox_used),
         "packages": package_versions(),
         "host": host_facts(),
     }

@@ -88,6 +88,12 @@ class TaskSuite:
     def validate(self, model: Any, run: Any) -> None:
         """Reject bad settings before any work starts (raise AibenchError)."""
 
+    def executes_code(self) -> bool | None:
+        """Whether this run's programs go through the sandbox; None while that is known only after
+        :meth:`validate` (which loads the tasks). A run that executes no code never starts the
+        sandbox (no worker, no toolchain probes) and its manifest says so."""
+        return True
+
     def describe(self) -> dict[str, Any]:
         """Task settings for the run manifest (prompt handling, stop words, timeouts)."""
         return {"name": self.name}

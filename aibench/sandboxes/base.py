@@ -28,6 +28,10 @@ class Sandbox(ABC):
             return verdict
         raise RuntimeError("sandbox returned no verdict")  # pragma: no cover
 
+    def started(self) -> bool:
+        """Whether this sandbox has started anything (workers, containers) so far."""
+        return True
+
     def describe(self) -> dict[str, Any]:
         """Limits actually applied, per language, for the run manifest."""
         return {"name": self.name}

@@ -255,6 +255,9 @@ class LocalSandbox(Sandbox):
             lim = self._limits_cache[t] = applied_limits(self.limits, t)
         return lim
 
+    def started(self) -> bool:
+        return bool(self._workers)
+
     def describe(self) -> dict[str, Any]:
         try:
             iso = self._ensure_workers(1)[0].isolation

@@ -144,6 +144,13 @@ class LmEvalHarness(TaskSuite):
             )
         return f"cannot load lm-eval task {name}: {type(exc).__name__}: {reason}"
 
+    def executes_code(self) -> bool | None:
+        """lm-eval's own mark of a task that executes model output (``unsafe_code: true``): aibench's
+        code tasks have it, and score in the sandbox; other tasks never start it."""
+        if self._loaded is None:
+            return None
+        return any(bool(task.get_config("unsafe_code")) for task in self._loaded["tasks"].values())
+
     def output_types(self) -> dict[str, str]:
         return {name: task.get_config("output_type") for name, task in self.load_tasks()["tasks"].items()}
 

@@ -176,6 +176,7 @@ def test_metrics_reach_mlflow_with_lm_eval_artifacts(ollama_run):
     assert set(table["task"]) == {"tiny_humaneval"} and len(table["task"]) == 3
     assert sorted(table["passed"]) == [False, True, True]
     assert manifest["harness"]["output_types"] == {"tiny_humaneval": "generate_until"}
+    assert manifest["sandbox"]["isolation"]["fresh_process_per_sample"]  # a code task: the sandbox ran it
 
 
 def test_a_loglikelihood_task_on_ollama_fails_before_any_request(tmp_path, in_tasks_dir):
@@ -253,6 +254,9 @@ def test_openai_completions_serve_loglikelihood_tasks_through_echo_logprobs(tmp_
     for sample in rolling:
         assert sample["resps"][0][0] == pytest.approx(expected_loglikelihood("", sample["doc"]["text"])[0])
     assert set(metric_values(report, "tiny_ll")) >= {"perplexity,none", "acc,none"}
+    # no task executes code (none has lm-eval's unsafe_code): the sandbox was never started
+    manifest = json.loads((Path(report["run_dir"]) / "run_manifest.json").read_text())
+    assert manifest["sandbox"]["used"] is False and "isolation" not in manifest["sandbox"]
 
 
 def test_openai_chat_models_cannot_serve_loglikelihood(tmp_path, in_tasks_dir):
