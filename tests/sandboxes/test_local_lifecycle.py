@@ -115,7 +115,7 @@ def test_fork_server_whose_parent_hangs_up_mid_sample_exits_quietly():
     import sys
     import time
 
-    from aibench.sandboxes.local import _BOOT, _PKG_ROOT
+    from aibench.sandboxes._local_worker import _BOOT, _PKG_ROOT
     from aibench.sandboxes.protocol import read_msg, write_msg
 
     sb = LocalSandbox()
