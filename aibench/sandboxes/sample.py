@@ -14,8 +14,10 @@ As root, the sample P is the init of a fresh pid namespace and:
 
 With the split-process judge (``judge=isolated``) P stays the trusted judge: the candidate process
 C, forked from the candidate fork server (``candidates.py``: it never held a program or a test),
-takes steps 1-4 itself and runs the program; P drops its capabilities and runs the tests, calling
-into C across a data-only pipe. C never holds the result pipe.
+takes steps 1-4 itself and runs the program; P takes steps 1 and 3 only (no program runs in P, so
+it makes no IPC or mount namespace, ``/proc`` or tmpfs of its own: ~1 ms of CPU per sample), drops
+its capabilities and runs the tests, calling into C across a data-only pipe. C never holds the
+result pipe.
 """
 
 from __future__ import annotations
@@ -88,24 +90,35 @@ def flush_std() -> None:
             pass
 
 
-def _enter(z, scratch_bytes: int, workdir: str, out_w: int, err_w: int, keep: list[int | None]) -> list[int | None]:
-    """Steps 1-3 for P and for C (each gets its own IPC namespace, ``/proc`` and tmpfs work dir):
-    returns the new numbers of the ``keep`` fds (None stays None), put at random high numbers;
-    every other fd above 2 is closed."""
+def _enter(
+    z,
+    scratch_bytes: int,
+    workdir: str,
+    out_w: int,
+    err_w: int,
+    keep: list[int | None],
+    runs_program: bool = True,
+) -> list[int | None]:
+    """Steps 1-3 for a process that runs the program (the sample P, or C of the split judge: each
+    gets its own IPC namespace, ``/proc`` and tmpfs work dir), and steps 1 and 3 for the split
+    judge's P (``runs_program=False``: trusted test code only, which needs none of the three; C's
+    own are made by C from the candidate fork server's namespaces, never from P's). Returns the new
+    numbers of the ``keep`` fds (None stays None), put at random high numbers; every other fd above
+    2 is closed."""
     os.setsid()
     iso.set_pdeathsig(signal.SIGKILL)
     for g in z.cgroups:
         g.join()
-    if z.ipc_ns:
+    if runs_program and z.ipc_ns:
         iso.unshare(iso.CLONE_NEWIPC)
-    if z.per_sample_mounts:
+    if runs_program and z.per_sample_mounts:
         iso.unshare(iso.CLONE_NEWNS)
         if z.pidns_fd is not None:
             iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
         owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
         opts = f"size={int(scratch_bytes)},mode=0700{owner}"
         iso.mount("tmpfs", z.scratch, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, opts)
-    else:
+    elif runs_program:
         os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
         if "tempfile" in sys.modules:  # already imported (and maybe cached the old dir)
             sys.modules["tempfile"].tempdir = workdir
@@ -143,6 +156,7 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
             fds["out_w"],
             fds["err_w"],
             [fds[k] for k in names] + [z.pids_stat_fd()],
+            runs_program=not isolated,
         )
         got, pids_fd = dict(zip(names, new)), new[-1]
         setup_w = got["setup_w"]
