@@ -307,7 +307,10 @@ def test_test_cases_and_stdout(tmp_path):
 
 
 # ----------------------------------------------------------------------------- forgery routes
-J = "import aibench.sandboxes.languages.python_judge as J, aibench.sandboxes.plaindata as PD\n"
+J = (
+    "import aibench.sandboxes.languages.python_judge as J, aibench.sandboxes.languages.python_judge_wire as W,"
+    " aibench.sandboxes.plaindata as PD\n"
+)
 FORGERIES = {
     "settrace_jump": WRONG_F
     + (
@@ -331,14 +334,14 @@ FORGERIES = {
     "monkeypatch": WRONG_F
     + J
     + (
-        "J._eq = lambda *a: True\nJ._Conn.call = lambda *a: 3\nPD.decode = lambda d: ('r', 3, ())\n"
+        "J._eq = lambda *a: True\nW._Conn.call = lambda *a: 3\nPD.decode = lambda d: ('r', 3, ())\n"
         "import builtins\nbuiltins.AssertionError = type('AE', (Exception,), {})\n"
     ),
     "code_swap": WRONG_F
     + J
     + (
         "J._eq.__code__ = (lambda left, right, negate: True).__code__\n"
-        "J._rebuild.__code__ = (lambda n, b, a: None).__code__\n"
+        "W._rebuild.__code__ = (lambda n, b, a: None).__code__\n"
         "J.IsolatedPythonRunner.judge_main.__code__ = (lambda *a: None).__code__\n"
     ),
     "mock_any": "import unittest.mock\ndef f(a, b):\n    return unittest.mock.ANY\n",
