@@ -13,6 +13,7 @@ import time
 import pytest
 
 from aibench.sandboxes import plaindata as pd
+from aibench.sandboxes.frames import FrameReader, write_frame
 
 VALUES = [
     None,
@@ -185,9 +186,9 @@ def test_framing_over_a_pipe():
     r, w = os.pipe()
     try:
         big = pd.encode(list(range(100000)))
-        t = threading.Thread(target=lambda: [pd.write_frame(w, m) for m in (b"abc", big, b"")])
+        t = threading.Thread(target=lambda: [write_frame(w, m) for m in (b"abc", big, b"")])
         t.start()
-        reader = pd.FrameReader(r)
+        reader = FrameReader(r)
         assert [reader.read(), reader.read(), reader.read()] == [b"abc", big, b""]
         t.join()
         os.write(w, struct.pack(">I", 10) + b"xy")
@@ -202,9 +203,9 @@ def test_framing_over_a_pipe():
     r, w = os.pipe()
     os.write(w, struct.pack(">I", 1 << 30))
     with pytest.raises(pd.PlainDataError):
-        pd.FrameReader(r, max_bytes=1 << 20).read()
+        FrameReader(r, max_bytes=1 << 20).read()
     os.close(w)
-    assert pd.FrameReader(r).read() is None
+    assert FrameReader(r).read() is None
     os.close(r)
 
 

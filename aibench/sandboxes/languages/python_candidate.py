@@ -14,6 +14,7 @@ import traceback
 from typing import Any
 
 from aibench.sandboxes import plaindata as pd
+from aibench.sandboxes.frames import FrameReader, write_frame
 from aibench.sandboxes.languages.python_tests import FILENAME, _flush_std, _one_line
 
 # This code runs in the candidate process: bind the builtins it uses here, so a program
@@ -76,7 +77,7 @@ def candidate_main(request: dict[str, Any], rfd: int, wfd: int, caches: tuple[di
     for cache in caches:
         cache.clear()
     try:
-        reader = pd.FrameReader(rfd)
+        reader = FrameReader(rfd)
         frame = reader.read()
         first = pd.decode(frame) if frame is not None else None
         if type(first) is tuple and len(first) == 2 and first[0] == "p" and type(first[1]) is str:
@@ -87,8 +88,8 @@ def candidate_main(request: dict[str, Any], rfd: int, wfd: int, caches: tuple[di
     os._exit(0)
 
 
-def _serve(code: str, reader: pd.FrameReader, wfd: int, normalize: bool) -> None:
-    encode, decode, write = pd.encode, pd.decode, pd.write_frame
+def _serve(code: str, reader: FrameReader, wfd: int, normalize: bool) -> None:
+    encode, decode, write = pd.encode, pd.decode, write_frame
     g: dict[str, Any] = {}
     phase = "compile"
     try:

@@ -26,6 +26,7 @@ import traceback
 from typing import Any
 
 from aibench.sandboxes import plaindata as pd
+from aibench.sandboxes.frames import write_frame
 from aibench.sandboxes.languages import python_candidate
 from aibench.sandboxes.languages.python import PythonRunner
 from aibench.sandboxes.languages.python_judge_wire import CandidateGone, _Conn, _hang_up, _proxy
@@ -140,8 +141,8 @@ class IsolatedPythonRunner:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         conn = _Conn(rfd, wfd)
         try:  # C gets its program from us, after it exists (see candidates.py), then the names we ask for
-            pd.write_frame(wfd, pd.encode(("p", request.get("code", ""))))
-            pd.write_frame(wfd, pd.encode(("b", p.ask)))
+            write_frame(wfd, pd.encode(("p", request.get("code", ""))))
+            write_frame(wfd, pd.encode(("b", p.ask)))
         except OSError:
             pass  # C is gone: recv says so
         channel.start()

@@ -12,6 +12,7 @@ import select
 import time
 
 from aibench.sandboxes import plaindata as pd
+from aibench.sandboxes.frames import FrameReader, write_frame
 from aibench.sandboxes.languages.python_candidate import _BUILTIN_EXC, _MUTABLE
 
 
@@ -50,7 +51,7 @@ class _Conn:
     """P's end of the pipe pair to C."""
 
     def __init__(self, rfd: int, wfd: int):
-        self.reader, self.wfd, self.gone, self.last_tb, self.last_exc = pd.FrameReader(rfd), wfd, None, "", None
+        self.reader, self.wfd, self.gone, self.last_tb, self.last_exc = FrameReader(rfd), wfd, None, "", None
         self.eof = False  # the pipe closed under us (C exited or closed it), not a protocol violation
 
     def recv(self):
@@ -79,7 +80,7 @@ class _Conn:
         if self.gone:
             raise CandidateGone(self.gone)
         try:
-            pd.write_frame(self.wfd, payload)
+            write_frame(self.wfd, payload)
         except OSError as e:
             self.gone = f"cannot reach the candidate process: {e}"
             raise CandidateGone(self.gone) from None
