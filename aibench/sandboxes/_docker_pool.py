@@ -154,7 +154,7 @@ class DockerWorker:
 
         conn = Conn(sb, self.index, w, close_private)
         try:
-            write_msg(conn.wfd, sb._zygote_cfg())
+            write_msg(conn.wfd, sb._zygote_cfg(self.index))
             ready = None
             if select.select([r], [], [], sb.start_timeout_s)[0]:
                 ready = read_msg(r)

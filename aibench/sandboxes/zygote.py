@@ -52,6 +52,8 @@ class Zygote:
         rep["zygote_pid"] = os.getpid()
         rep["uid"] = os.getuid()
         iso.set_subreaper()
+        if self.cfg.get("cpu") is not None:  # first: every process of this worker inherits it
+            self._step("cpu", self._pin)
         if os.geteuid() != 0:
             self._step("user_namespace", lambda: "uid %d mapped to root of a new user namespace" % self._userns())
         if self.cfg.get("network", False):
@@ -108,6 +110,15 @@ class Zygote:
             self.report[key] = {"enforced": True, "how": fn()}
         except OSError as e:
             self.report[key] = {"enforced": False, "why_not": str(e.strerror or e)}
+
+    def _pin(self) -> str:
+        cpu = int(self.cfg["cpu"])
+        os.sched_setaffinity(0, {cpu})
+        return (
+            f"each worker's processes on one CPU (round robin over the allowed CPUs; this worker: "
+            f"CPU {cpu}): a sample and the split judge's two processes pass their messages on one "
+            "core (pin_cpus=false: anywhere)"
+        )
 
     def _userns(self) -> int:
         uid, _gid = iso.enter_user_namespace()
