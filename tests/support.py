@@ -83,6 +83,15 @@ def aibench_cli(tmp: Path, *args: str, run: str = "run", env=None, timeout=600, 
     return subprocess.run(cmd, cwd=tmp, env=full, capture_output=True, text=True, timeout=timeout)
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for a child a test sends SIGINT (Ctrl-C): a shell without job control starts
+    background jobs (``.ci/run &``) with SIGINT ignored, every child inherits that, and Python then
+    installs no KeyboardInterrupt handler - the child would finish its run instead of stopping."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def humaneval_problems(limit: int | None = None) -> list[Problem]:
     """HumanEval's problems as ``harness.tasks=[humaneval]`` builds them (BigCode's stripped prompt)."""
     return HumanEval().problems(limit)

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import default_sigint
 
 from aibench.cli import PREFIX
 from aibench.outputs import read_jsonl as _read_jsonl
@@ -289,7 +290,9 @@ def test_ctrl_c_keeps_finished_work_and_leaves_no_process(tmp_path):
         "run.progress=false",
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint
+    )
     results = tmp_path / "run" / "results.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 4):

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support import requires
+from support import default_sigint, requires
 from sandbox_helpers import BAD_INC, GOOD_INC, prog
 
 from aibench.types import Status
@@ -464,6 +464,7 @@ def _cli(tmp_path, *args):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,  # the test sends it Ctrl-C
     )
 
 
