@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import struct
 
-from aibench.sandboxes.plaindata import MAX_BYTES, PlainDataError
+from aibench.sandboxes.plaindata import MAX_BYTES, PlainDataError, bind_builtins
 
-# This code also runs in the candidate process: bind the builtins it uses here, so a program
-# that replaces ``builtins.len`` & co. changes its own behaviour, never this module's.
-globals().update({k: v for k, v in __import__("builtins").__dict__.items() if not k.startswith("_")})
+bind_builtins(globals())  # this code also runs in the candidate process
 
 _U32 = struct.Struct(">I")
 

@@ -25,9 +25,15 @@ from __future__ import annotations
 import struct
 import sys
 
-# This code also runs in the candidate process: bind the builtins it uses here, so a program
-# that replaces ``builtins.len`` & co. changes its own behaviour, never this module's.
-globals().update({k: v for k, v in __import__("builtins").__dict__.items() if not k.startswith("_")})
+
+def bind_builtins(namespace: dict) -> None:
+    """For a module whose code also runs in the candidate process: ``bind_builtins(globals())``
+    at its top binds the builtins it uses as its own globals, so a program that replaces
+    ``builtins.len`` & co. changes its own behaviour, never the module's."""
+    namespace.update({k: v for k, v in __import__("builtins").__dict__.items() if not k.startswith("_")})
+
+
+bind_builtins(globals())
 
 MAX_BYTES = 64 << 20
 MAX_DEPTH = 1000

@@ -17,9 +17,7 @@ from aibench.sandboxes import plaindata as pd
 from aibench.sandboxes.frames import FrameReader, write_frame
 from aibench.sandboxes.languages.python_tests import FILENAME, _flush_std, _one_line
 
-# This code runs in the candidate process: bind the builtins it uses here, so a program
-# that replaces ``builtins.len`` & co. changes its own behaviour, never this module's.
-globals().update({k: v for k, v in __import__("builtins").__dict__.items() if not k.startswith("_")})
+pd.bind_builtins(globals())  # this code runs in the candidate process
 
 _BUILTIN_EXC = {k: v for k, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
 _MUTABLE = frozenset({list, dict, set, bytearray})

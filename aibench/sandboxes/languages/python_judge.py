@@ -38,9 +38,7 @@ from aibench.sandboxes.languages.python_tests import (
     run_test_cases,
 )
 
-# This code also runs in the candidate process: bind the builtins it uses here, so a program
-# that replaces ``builtins.len`` & co. changes its own behaviour, never this module's.
-globals().update({k: v for k, v in __import__("builtins").__dict__.items() if not k.startswith("_")})
+pd.bind_builtins(globals())  # candidate_main also runs in the candidate process
 
 TESTS_FILE, PRELUDE_FILE = "<tests>", "<prelude>"
 _BUILTIN_NAMES = frozenset(dir(builtins))
