@@ -225,16 +225,16 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
         # the sandbox's description (its first worker, each toolchain's version: subprocesses) is
         # made while the checks load the tasks; build_manifest below then finds it ready. A run
         # that executes no code (e.g. an lm-eval task without unsafe_code) never starts the sandbox.
-        executes = suite.executes_code()
-        describing = threading.Thread(target=_warm, args=(sandbox.describe,), name="aibench-describe", daemon=True)
-        if executes:
+        describing = None
+        if suite.executes_code():  # None: known only once the check has loaded the tasks
+            describing = threading.Thread(target=_warm, args=(sandbox.describe,), name="aibench-describe", daemon=True)
             describing.start()
         try:
             runner.check()
         finally:
-            if executes:
+            if describing is not None:
                 describing.join()  # also on a failed check: the sandbox is closed below, after it
-        sandbox_used = bool(executes or suite.executes_code())
+        sandbox_used = describing is not None or bool(suite.executes_code())
 
         (out.file("config.yaml")).write_text(OmegaConf.to_yaml(resolved), encoding="utf-8")
         manifest = build_manifest(resolved, model=model, harness=suite, sandbox=sandbox, sandbox_used=sandbox_used)

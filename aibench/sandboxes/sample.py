@@ -109,19 +109,20 @@ def _enter(
     iso.set_pdeathsig(signal.SIGKILL)
     for g in z.cgroups:
         g.join()
-    if runs_program and z.ipc_ns:
-        iso.unshare(iso.CLONE_NEWIPC)
-    if runs_program and z.per_sample_mounts:
-        iso.unshare(iso.CLONE_NEWNS)
-        if z.pidns_fd is not None:
-            iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
-        owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
-        opts = f"size={int(scratch_bytes)},mode=0700{owner}"
-        iso.mount("tmpfs", z.scratch, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, opts)
-    elif runs_program:
-        os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
-        if "tempfile" in sys.modules:  # already imported (and maybe cached the old dir)
-            sys.modules["tempfile"].tempdir = workdir
+    if runs_program:
+        if z.ipc_ns:
+            iso.unshare(iso.CLONE_NEWIPC)
+        if z.per_sample_mounts:
+            iso.unshare(iso.CLONE_NEWNS)
+            if z.pidns_fd is not None:
+                iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
+            owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
+            opts = f"size={int(scratch_bytes)},mode=0700{owner}"
+            iso.mount("tmpfs", z.scratch, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, opts)
+        else:
+            os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
+            if "tempfile" in sys.modules:  # already imported (and maybe cached the old dir)
+                sys.modules["tempfile"].tempdir = workdir
     os.chdir(workdir)
     os.dup2(z.devnull, 0)
     os.dup2(out_w, 1)
