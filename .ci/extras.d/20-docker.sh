@@ -16,7 +16,7 @@ if ! docker info >/dev/null 2>&1; then
   log="${TMPDIR:-/tmp}/aibench-dockerd.log"
   echo "-- starting dockerd (log: $log)"
   # no bridge and no iptables: sandbox containers use network_mode=none, the host network is untouched
-  nohup dockerd --bridge=none --iptables=false --ip-masq=false >"$log" 2>&1 &
+  (cd / && nohup dockerd --bridge=none --iptables=false --ip-masq=false >"$log" 2>&1 &)  # outlives this clone
   for _ in $(seq 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1

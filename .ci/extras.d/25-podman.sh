@@ -15,7 +15,8 @@ if ! docker -H "unix://$SOCK" version >/dev/null 2>&1; then
   log="${TMPDIR:-/tmp}/aibench-podman.log"
   echo "-- starting podman system service (log: $log)"
   mkdir -p "$(dirname "$SOCK")"
-  nohup podman system service --time=0 "unix://$SOCK" >"$log" 2>&1 &
+  # from /: the service outlives this (temporary) clone, and conmon fails in a deleted working dir
+  (cd / && nohup podman system service --time=0 "unix://$SOCK" >"$log" 2>&1 &)
   for _ in $(seq 60); do
     docker -H "unix://$SOCK" version >/dev/null 2>&1 && break
     sleep 1
