@@ -10,11 +10,14 @@ program or a test, only a sample's limits and the ends of its pipes (``SCM_RIGHT
 socket pair). C then gets its program from P over its pipe, after it exists: its memory holds its
 own program and nothing of the tests, of the nonce or of any other sample.
 
-Per sample the fork server forks P, then asks ``fork``: C is forked into P's pid namespace (P is
-its init, so C and everything it starts die with P; C itself is not an init, so signals it sends
-itself act as usual) - and, once P has been reaped, ``end``: ZC reaps C (killing what is left)
-and reports how C ended if it ended by itself (exit code or signal: a CPU-limit kill is a
-timeout) and its CPU time.
+Where pid namespaces are available, ZC is the init of a pid namespace of its own, and every C
+is forked into it (C itself is not an init, so signals it sends itself act as usual; a fresh
+``/proc`` mounted by C shows ZC and C's own processes only). Per sample the fork server asks
+``fork``, hands the sample to the judge (``judge_server.py``), and once the judge is done, asks
+``end``: ZC reaps C, kills everything left in its namespace (``kill(-1)`` from its init reaches
+every process there and nothing outside; no fork can slip past it) and reaps it, and reports how
+C ended if it ended by itself (exit code or signal: a CPU-limit kill is a timeout) and its CPU
+time. Without pid namespaces ZC is a subreaper and kills C's process tree instead.
 """
 
 from __future__ import annotations
@@ -56,8 +59,7 @@ class Client:
         return json.loads(data)
 
     def fork(self, language: str, limits: dict[str, Any], workdir: str, fds: list[int]) -> None:
-        """Fork C with ``fds`` = [to_c_r, from_c_w, out_w, err_w] and, with per-sample pid
-        namespaces, the judge's pid namespace; raises OSError if it could not."""
+        """Fork C with ``fds`` = [to_c_r, from_c_w, out_w, err_w]; raises OSError if it could not."""
         reply = self._ask({"op": "fork", "language": language, "limits": limits, "workdir": workdir}, fds)
         if "error" in reply:
             raise OSError(reply["error"])
@@ -81,9 +83,11 @@ def start(z, close: tuple[int, ...] = ()) -> Client:
     """Fork ZC from the fork server ``z`` (after its set-up, before any request); ``close``: the
     fork server's own protocol fds, which ZC must not hold."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    if z.pidns_fd is not None:  # ZC lives in the fork server's own pid namespace (samples get new ones)
-        iso.setns(z.pidns_fd, iso.CLONE_NEWPID)
+    if z.pidns_fd is not None:  # ZC is the init of a fresh pid namespace: its Cs live there
+        z.new_pidns()
     pid = os.fork()
+    if pid and z.pidns_fd is not None:  # the fork server's later children: its own namespace again
+        iso.setns(z.pidns_fd, iso.CLONE_NEWPID)
     if pid == 0:
         ours.close()
         for fd in close:
@@ -106,8 +110,7 @@ def _serve(z, sock: socket.socket) -> None:
     pidfd: int | None = None
     ended: dict[str, Any] | None = None  # how C ended, once reaped
     while True:
-        # reap C as soon as it ends: in the judge's pid namespace, the judge's own exit waits
-        # until every process of the namespace is reaped
+        # reap C as soon as it ends (how it ended is answered at "end")
         ready = select.select([sock] + ([pidfd] if pidfd is not None else []), [], [])[0]
         if pidfd is not None and pidfd in ready:
             ended = _reap(child, 0)
@@ -128,8 +131,8 @@ def _serve(z, sock: socket.socket) -> None:
                 if child is not None:
                     _end(z, child, pidfd, ended)
                 child, pidfd, ended = None, None, None
-                if len(fds) == 5:  # into the judge's pid namespace: C is not its init (signals to
-                    iso.setns(fds[4], iso.CLONE_NEWPID)  # itself work as usual) and dies with the judge
+                if len(fds) != 4:
+                    raise OSError(f"fork takes 4 fds, got {len(fds)}")
                 child = os.fork()
                 if child == 0:
                     sock.close()
@@ -178,9 +181,24 @@ def _end(z, pid: int, pidfd: int | None, ended: dict[str, Any] | None) -> dict[s
         ended = _reap(pid, 0) or {}
         ended.pop("candidate_signal", None)  # our kill, not how it ended
         ended.pop("candidate_exit_code", None)
-    if z.pidns_fd is None:
-        strays = iso.kill_tree(os.getpid(), include_root=False)
-        if strays:
-            ended["candidate_strays_killed"] = strays
+    strays = _empty_namespace() if os.getpid() == 1 else iso.kill_tree(os.getpid(), include_root=False)
+    if strays:
+        ended["candidate_strays_killed"] = strays
     iso.reap_all()
     return ended
+
+
+def _empty_namespace() -> int:
+    """As the init of the Cs' pid namespace: kill every other process in it and reap them all (the
+    orphans of the namespace are ours); how many there were."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:  # nobody left
+        return 0
+    n = 0
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return n
+        n += 1

@@ -7,6 +7,8 @@ Python 3.12, hence ctypes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import ctypes
 import os
 import signal
@@ -158,9 +160,9 @@ def drop_all_capabilities(bounding: bool = True) -> bool:
     return _libc.capset(_CAP_HEADER_REF, _NO_CAPS) == 0
 
 
-def descendants(pid: int, spare: int | None = None) -> list[int]:
+def descendants(pid: int, spare: Collection[int] = ()) -> list[int]:
     """All descendants of ``pid`` found through /proc/<pid>/task/*/children (depth first), except
-    ``spare`` and its own descendants."""
+    the pids in ``spare`` and their own descendants."""
     out: list[int] = []
     stack = [pid]
     while stack:
@@ -172,7 +174,7 @@ def descendants(pid: int, spare: int | None = None) -> list[int]:
         for t in tasks:
             try:
                 with open(f"/proc/{p}/task/{t}/children") as f:
-                    kids = [k for k in map(int, f.read().split()) if k != spare]
+                    kids = [k for k in map(int, f.read().split()) if k not in spare]
             except (OSError, ValueError):
                 continue
             out.extend(kids)
@@ -180,7 +182,7 @@ def descendants(pid: int, spare: int | None = None) -> list[int]:
     return out
 
 
-def kill_tree(pid: int, include_root: bool = True, rounds: int = 20, spare: int | None = None) -> int:
+def kill_tree(pid: int, include_root: bool = True, rounds: int = 20, spare: Collection[int] = ()) -> int:
     """SIGKILL ``pid``'s whole tree, repeating until no descendant is left. Returns how many were
     killed (excluding the root). The caller must be a subreaper (or the tree's reaper) so that
     orphans re-parent to it and are found in the next round."""

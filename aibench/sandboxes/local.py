@@ -53,7 +53,8 @@ class LocalSandboxConfig:
 JUDGES = ("isolated", "inprocess")
 JUDGE_NOTES = {
     "isolated": {
-        "how": "the tests run in a trusted process; the program runs in a separate sandboxed process "
+        "how": "the tests run in a trusted process (one per worker, sample after sample, never running "
+        "program code); the program runs in a separate sandboxed process "
         "and every call of it crosses a data-only pipe (arguments, results and exceptions as "
         "plain data)",
         "forgeable_by_runner_aware_code": False,

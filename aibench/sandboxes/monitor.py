@@ -10,9 +10,10 @@ from aibench.sandboxes.protocol import ResultReader
 from aibench.sandboxes.verdict import Outcome
 
 
-def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int, grace: float) -> None:
-    """Watch sample ``pid`` until it ends, its wall clock runs out or it breaks the result channel's
-    caps; fill ``o``. Output is drained (a flood only burns the sample's own time) and only its tail
+def watch(pid: int | None, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int, grace: float) -> None:
+    """Watch sample process ``pid`` (None: the split judge's sample, which ends when the judge J
+    closes the result pipe) until it ends, its wall clock runs out or it breaks the result
+    channel's caps; fill ``o``. Output is drained (a flood only burns the sample's own time) and only its tail
     kept; the clock starts when the runner says "start" (with the nonce), so setup is not charged,
     but setup itself gets only ``grace`` seconds; a compiled language's runner says "compile" first,
     which gives its compile step ``limits.compile_timeout_s``. Does not kill: the caller always does."""
@@ -23,7 +24,7 @@ def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int
     reader = ResultReader()
     setup = bytearray()
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = os.pidfd_open(pid) if pid is not None else None
     except (AttributeError, OSError):
         pidfd = None
     poller = select.poll()
@@ -43,8 +44,8 @@ def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int
                     o.killed = "timeout"
                 break
             wait_ms = max(1, int((deadline - now) * 1000) + 1)
-            events = poller.poll(wait_ms if pidfd is not None else min(wait_ms, 10))
-            if o.wait_status is None and (pidfd is None or any(fd == pidfd for fd, _ in events)):
+            events = poller.poll(wait_ms if pidfd is not None or pid is None else min(wait_ms, 10))
+            if pid is not None and o.wait_status is None and (pidfd is None or any(fd == pidfd for fd, _ in events)):
                 wpid, st, ru = os.wait4(pid, os.WNOHANG)
                 if wpid == pid:
                     o.wait_status, o.rusage = st, ru
@@ -61,6 +62,9 @@ def watch(pid: int, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int
                 if not data:
                     poller.unregister(fd)
                     open_fds.discard(fd)
+                    if fd == res_r and pid is None:  # J is done with this sample (or gone)
+                        o.wait_status = 0
+                        deadline = min(deadline, time.monotonic() + 0.3)  # C's strays holding pipes
                 elif fd == res_r:
                     reader.feed(data)
                     if (

@@ -12,12 +12,11 @@ As root, the sample P is the init of a fresh pid namespace and:
    inherits from the fork server, which cannot be removed;
 5. reports "setup ok" on a pipe it then closes, and only then runs the language runner.
 
-With the split-process judge (``judge=isolated``) P stays the trusted judge: the candidate process
-C, forked from the candidate fork server (``candidates.py``: it never held a program or a test),
-takes steps 1-4 itself and runs the program; P takes steps 1 and 3 only (no program runs in P, so
-it makes no IPC or mount namespace, ``/proc`` or tmpfs of its own: ~1 ms of CPU per sample), drops
-its capabilities and runs the tests, calling into C across a data-only pipe. C never holds the
-result pipe.
+With the split-process judge (``judge=isolated``) there is no P: the program process C, forked
+from the candidate fork server (``candidates.py``: it never held a program or a test) into that
+server's pid namespace, takes steps 1-4 itself and runs the program; the worker's trusted judge
+process J (``judge_server.py``) runs the tests, calling into C across a data-only pipe. C never
+holds the result pipe.
 """
 
 from __future__ import annotations
@@ -97,32 +96,27 @@ def _enter(
     out_w: int,
     err_w: int,
     keep: list[int | None],
-    runs_program: bool = True,
 ) -> list[int | None]:
     """Steps 1-3 for a process that runs the program (the sample P, or C of the split judge: each
-    gets its own IPC namespace, ``/proc`` and tmpfs work dir), and steps 1 and 3 for the split
-    judge's P (``runs_program=False``: trusted test code only, which needs none of the three; C's
-    own are made by C from the candidate fork server's namespaces, never from P's). Returns the new
-    numbers of the ``keep`` fds (None stays None), put at random high numbers; every other fd above
-    2 is closed."""
+    gets its own IPC namespace, ``/proc`` and tmpfs work dir). Returns the new numbers of the
+    ``keep`` fds (None stays None), put at random high numbers; every other fd above 2 is closed."""
     os.setsid()
     iso.set_pdeathsig(signal.SIGKILL)
     for g in z.cgroups:
         g.join()
-    if runs_program:
-        if z.ipc_ns:
-            iso.unshare(iso.CLONE_NEWIPC)
-        if z.per_sample_mounts:
-            iso.unshare(iso.CLONE_NEWNS)
-            if z.pidns_fd is not None:
-                iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
-            owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
-            opts = f"size={int(scratch_bytes)},mode=0700{owner}"
-            iso.mount("tmpfs", z.scratch, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, opts)
-        else:
-            os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
-            if "tempfile" in sys.modules:  # already imported (and maybe cached the old dir)
-                sys.modules["tempfile"].tempdir = workdir
+    if z.ipc_ns:
+        iso.unshare(iso.CLONE_NEWIPC)
+    if z.per_sample_mounts:
+        iso.unshare(iso.CLONE_NEWNS)
+        if z.pidns_fd is not None:
+            iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
+        owner = f",uid={z.sample_uid},gid={z.sample_uid}" if z.sample_uid is not None else ""
+        opts = f"size={int(scratch_bytes)},mode=0700{owner}"
+        iso.mount("tmpfs", z.scratch, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, opts)
+    else:
+        os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
+        if "tempfile" in sys.modules:  # already imported (and maybe cached the old dir)
+            sys.modules["tempfile"].tempdir = workdir
     os.chdir(workdir)
     os.dup2(z.devnull, 0)
     os.dup2(out_w, 1)
@@ -144,11 +138,9 @@ def _enter(
 def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
     """In the forked sample process P (never returns). ``z`` is the fork server's state. The nonce
     arrives on a pipe only after this process exists (so no process forked from the fork server
-    inherits it in memory). With the split judge, P is the judge and its program process C comes
-    from the candidate fork server (``candidates.py``); P reads the nonce only once C is ready."""
+    inherits it in memory). The split judge has no P (see ``candidate_main``)."""
     setup_w = fds["setup_w"]
-    isolated = req.get("judge") == "isolated"
-    names = ["res_w", "setup_w", "nonce_r"] + (["to_c_w", "from_c_r"] if isolated else [])
+    names = ["res_w", "setup_w", "nonce_r"]
     try:
         new = _enter(
             z,
@@ -157,7 +149,6 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
             fds["out_w"],
             fds["err_w"],
             [fds[k] for k in names] + [z.pids_stat_fd()],
-            runs_program=not isolated,
         )
         got, pids_fd = dict(zip(names, new)), new[-1]
         setup_w = got["setup_w"]
@@ -165,8 +156,6 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
         set_rlimits(getattr(runner, "setup_limits", lambda lim: lim)(req["limits"]))
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        if isolated:
-            _judge(z, runner, req, got, pids_fd)  # never returns
         channel = Channel(got["res_w"], _read_nonce(got["nonce_r"]), pids_fd)
         _confine(z)
         os.write(setup_w, b"ok")
@@ -182,9 +171,9 @@ def main(z, runner, req: dict[str, Any], fds: dict[str, int]) -> None:
 
 
 def candidate_main(z, language: str, limits: dict[str, Any], workdir: str, fds: list[int]) -> None:
-    """The program process C of the split judge, forked from the candidate fork server into P's
-    pid namespace (never returns): steps 1-4, then "R" to P, then - once P is set up - its
-    program from P and the calls. C never holds the result pipe, the setup pipe or the nonce."""
+    """The program process C of the split judge, forked from the candidate fork server into its pid
+    namespace (never returns): steps 1-4, then "R" to the judge J, then - once J is set up - its
+    program from J and the calls. C never holds the result pipe, the setup pipe or the nonce."""
     try:
         rfd, wfd = _enter(z, limits["scratch_bytes"], workdir, fds[2], fds[3], [fds[0], fds[1]])
         set_rlimits(limits)
@@ -221,33 +210,6 @@ def _read_nonce(fd: int) -> str:
     if len(nonce) != 32:
         raise OSError("no nonce from the fork server")
     return nonce
-
-
-def _judge(z, runner, req, got: dict[str, int], pids_fd: int | None) -> None:
-    """P as the split judge (never returns): waits for C's "R", takes the nonce, says "setup ok",
-    lets C go ("G") and runs the tests, calling into C across the data-only pipe."""
-    setup_w, to_c_w, from_c_r = got["setup_w"], got["to_c_w"], got["from_c_r"]
-    try:
-        if os.read(from_c_r, 1) != b"R":
-            raise OSError("candidate process setup failed")
-        channel = Channel(got["res_w"], _read_nonce(got["nonce_r"]), pids_fd, own_tasks=2)
-        if z.drop_capabilities:
-            iso.drop_all_capabilities(bounding=not z.bounding_dropped)
-        iso.set_nondumpable()
-        os.write(setup_w, b"ok")
-        os.close(setup_w)
-    except BaseException as e:  # noqa: BLE001
-        _setup_failed(setup_w, e)
-    try:
-        os.write(to_c_w, b"G")
-    except OSError:
-        pass  # C is gone: the judge's first call says so
-    try:
-        runner.judge_main(req, from_c_r, to_c_w, channel)
-    except BaseException:  # noqa: BLE001 - no verdict = not passed
-        pass
-    flush_std()
-    os._exit(0)
 
 
 def _setup_failed(setup_w: int, e: BaseException) -> None:

@@ -5,8 +5,8 @@ starts the same one inside each warm container. It sets up what all its samples 
 user namespace when not root, a new network namespace, pids and memory cgroups, a private mount
 namespace pivoted into a minimal read-only tree (``rootfs.py``), an empty capability bounding set
 - pre-imports the language runners, makes itself non-dumpable, forks the candidate fork server
-(``candidates.py``: the split judge's program processes come from there), then runs one fresh
-sample per request (``supervise.py``: fork, watch, always kill and reap, decide).
+(``candidates.py``: the split judge's program processes come from there) and the split judge's
+trusted process (``judge_server.py``), then runs one fresh sample per request (``supervise.py``: fork, watch, always kill and reap, decide).
 
 Every step degrades: what could not be enforced here is said in the isolation report that goes
 into the run manifest. Protocol with the parent: ``protocol.read_msg``/``write_msg`` on fds 0/1.
@@ -19,7 +19,7 @@ import os
 import signal
 from typing import Any
 
-from aibench.sandboxes import candidates, cgroups, rootfs, seccomp
+from aibench.sandboxes import candidates, cgroups, judge_server, rootfs, seccomp
 from aibench.sandboxes import isolation as iso
 from aibench.sandboxes.protocol import read_msg, requests, write_msg
 from aibench.sandboxes.supervise import error_result, run_sample
@@ -44,6 +44,7 @@ class Zygote:
         self.runners: dict[str, Any] = {}
         self.candidates: candidates.Client | None = None  # the split judge's program processes come from there
         self.candidates_gone = False
+        self.judge: judge_server.Judge | None = None  # the split judge's trusted process J
 
     def setup(self) -> dict[str, Any]:
         from aibench.sandboxes import languages
@@ -199,8 +200,9 @@ class Zygote:
             os.chown(d, self.sample_uid, self.sample_uid)
         return d
 
-    def candidates_pid(self) -> int | None:
-        return self.candidates.pid if self.candidates is not None else None
+    def helper_pids(self) -> tuple[int, ...]:
+        """The split judge's long-lived processes (candidate fork server, judge): never strays."""
+        return tuple(h.pid for h in (self.candidates, self.judge) if h is not None)
 
 
 def main() -> None:
@@ -226,10 +228,16 @@ def main() -> None:
         report["candidate_fork_server"] = (
             "the split judge's program processes are forked from a process that never held a program or a test"
         )
+        z.judge = judge_server.start(z)
+        report["judge_process"] = (
+            "one trusted judge process per worker runs the tests of sample after sample; it never runs program code"
+        )
     write_msg(outp, {"kind": "ready", "isolation": report})
     try:
         serve(z, inp, outp)
     finally:
+        if z.judge is not None:
+            z.judge.kill()
         if z.candidates is not None:
             z.candidates.close()
 

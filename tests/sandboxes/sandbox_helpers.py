@@ -40,9 +40,9 @@ def assert_clean(sb: LocalSandbox | None = None) -> None:
     workers = {p for p in descendants(os.getpid()) if "zygote import main" in _cmd(p)}
     extra = [p for p in descendants(os.getpid()) if p not in workers]
     assert extra == [], f"processes left behind: {[_cmd(p) for p in extra]}"
-    for w in workers:  # a fork server's only child is its idle candidate fork server (candidates.py)
+    for w in workers:  # a fork server's only children: its idle candidate fork server and judge (isolated)
         kids = descendants(w)
-        assert len(kids) <= 1 and all(k in workers and descendants(k) == [] for k in kids), (
+        assert len(kids) <= 2 and all(k in workers and descendants(k) == [] for k in kids), (
             f"worker {w} still has children: {[_cmd(k) for k in kids]}"
         )
         try:  # the worker's scratch dir (each sample mounts its own tmpfs there): empty between samples

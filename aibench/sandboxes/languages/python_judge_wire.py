@@ -1,8 +1,8 @@
-"""P's end of the wire to C in the split-process Python judge (``python_judge`` is P and describes
+"""J's end of the wire to C in the split-process Python judge (``python_judge`` is J and describes
 the protocol; ``python_candidate`` is C): ``_Conn`` reads C's ``plaindata`` frames and calls C's
 functions through ``_proxy``, writing the mutable arguments' new state back in place; ``_rebuild``
 turns C's exception into a builtin or a ``CandidateError``; C exiting or breaking the protocol
-raises ``CandidateGone``; ``_hang_up`` ends the conversation. Runs only in P.
+raises ``CandidateGone``; ``_hang_up`` ends the conversation. Runs only in J.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _EXC_CLASSES: dict[tuple[str, type], type] = {}
 
 
 def _rebuild(name: str, base: str, args: tuple) -> BaseException:
-    """In P: the candidate's exception as its builtin type, else a CandidateError (also an
+    """In J: the candidate's exception as its builtin type, else a CandidateError (also an
     instance of the nearest builtin base, so ``except ValueError`` catches a ValueError subclass)."""
     cls = _BUILTIN_EXC.get(name)
     if cls is not None:
@@ -48,7 +48,7 @@ def _rebuild(name: str, base: str, args: tuple) -> BaseException:
 
 
 class _Conn:
-    """P's end of the pipe pair to C."""
+    """J's end of the pipe pair to C."""
 
     def __init__(self, rfd: int, wfd: int):
         self.reader, self.wfd, self.gone, self.last_tb, self.last_exc = FrameReader(rfd), wfd, None, "", None

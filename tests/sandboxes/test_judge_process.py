@@ -1,0 +1,94 @@
+"""The split judge's trusted process J serves sample after sample (``judge_server.py``): nothing of
+one sample reaches the next through it, and a sample it does not finish gets it replaced."""
+
+from __future__ import annotations
+
+
+import pytest
+from sandbox_helpers import GOOD_INC, assert_clean, prog
+
+from aibench.sandboxes.local import LocalSandbox
+from aibench.types import Status
+
+
+@pytest.fixture(scope="module")
+def sb():
+    sandbox = LocalSandbox(judge="isolated")
+    yield sandbox
+    sandbox.close()
+    assert_clean()
+
+
+def _judge_pid(sandbox: LocalSandbox) -> int:
+    """The worker's J: the fork server's child that is not the init of a pid namespace (the
+    candidate fork server is: its NSpid line has two numbers)."""
+    (w,) = [w for w in sandbox._workers if w.alive]
+    with open(f"/proc/{w.proc.pid}/task/{w.proc.pid}/children") as f:
+        kids = [int(p) for p in f.read().split()]
+    (pid,) = [p for p in kids if len(_nspid(p)) == 1]
+    return pid
+
+
+def _nspid(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/status") as f:
+        return next(line for line in f if line.startswith("NSpid:")).split()[1:]
+
+
+def test_one_judge_serves_sample_after_sample(sb):
+    assert sb.execute(prog(GOOD_INC)).passed
+    first = _judge_pid(sb)
+    for _ in range(5):
+        assert sb.execute(prog(GOOD_INC)).passed
+        assert sb.execute(prog("def inc(x):\n    return x\n")).status is Status.FAILED
+    assert _judge_pid(sb) == first
+    assert_clean(sb)
+
+
+def test_the_tests_globals_do_not_reach_the_next_sample(sb):
+    tests = "\nassert 'planted' not in globals()\nplanted = inc(1)\nassert planted == 2\n"
+    assert sb.execute(prog(GOOD_INC, tests=tests)).passed
+    assert sb.execute(prog(GOOD_INC, tests=tests)).passed  # same J: a fresh namespace per sample
+
+
+def test_a_judge_that_does_not_finish_is_replaced(sb):
+    """Trusted tests that never end (here a loop after the first call; a hostile value could make
+    honest tests loop) are a timeout; the next sample gets a fresh J and passes."""
+    before = _judge_pid(sb) if sb.started() else None
+    v = sb.execute(prog(GOOD_INC, tests="\nassert inc(1) == 2\nwhile True:\n    pass\n", timeout=0.5))
+    assert v.status is Status.TIMEOUT
+    assert sb.execute(prog(GOOD_INC)).passed
+    assert _judge_pid(sb) != before
+    assert_clean(sb)
+
+
+@pytest.mark.parametrize(
+    "tests, error",
+    [
+        ("\nimport os\nos._exit(3)\n", "exited with code 3 before the tests completed"),
+        ("\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", "the judge process was killed by SIGKILL"),
+    ],
+)
+def test_a_judge_that_dies_fails_its_sample_and_the_next_passes(sb, tests, error):
+    v = sb.execute(prog(GOOD_INC, tests=tests))
+    assert v.status is Status.FAILED and error in v.error
+    assert sb.execute(prog(GOOD_INC)).passed
+    assert_clean(sb)
+
+
+def test_the_program_sees_only_itself_and_its_namespace_init(sb):
+    """C's pid namespace (the candidate fork server is its init) is emptied after every sample: a
+    daemon left by one sample is gone before the next starts, and J is not in it at all."""
+    daemon = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.1)\n" + GOOD_INC
+    )
+    assert sb.execute(prog(daemon)).passed
+    probe = "import os\ndef inc(x):\n    return sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+    v = sb.execute(prog(probe, tests="\nseen = inc(0)\nassert len(seen) == 2 and seen[0] == 1, seen\n"))
+    assert v.passed, v.error
+    assert_clean(sb)
