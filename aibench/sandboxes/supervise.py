@@ -121,13 +121,8 @@ def _run_isolated(z, req: dict[str, Any]) -> dict[str, Any]:
     try:
         o.setup_error = _fork_candidate(z, req, fds, workdir, [to_c_r, from_c_w])
         if o.setup_error is None:
-            try:
-                z.judge.send({**req, "nonce": nonce}, [fds[k] for k in theirs])
-                sent = True
-            except OSError as e:
-                o.setup_error = f"the judge process is gone: {e}"
-                z.judge.kill()
-                z.judge = None
+            o.setup_error = _hand_to_judge(z, req, nonce, [fds[k] for k in theirs])
+            sent = o.setup_error is None
         for key in theirs:
             os.close(fds[key])
         if sent:
@@ -146,6 +141,24 @@ def _run_isolated(z, req: dict[str, Any]) -> dict[str, Any]:
         if workdir is not None and not z.per_sample_mounts:
             iso.remove_tree(workdir)
     return _finish(z, req, z.judges[req["language"]], o, ooms)
+
+
+def _hand_to_judge(z, req: dict[str, Any], nonce: str, fds: list[int]) -> str | None:
+    """Send the sample to J; a J that died since its last sample is replaced once (this sample is
+    not to blame for it). None, or why not."""
+    error = None
+    for _attempt in range(2):
+        try:
+            if z.judge is None:
+                z.judge = judge_server.start(z)  # it closes every fd but its own: none of these pipes
+            z.judge.send({**req, "nonce": nonce}, fds)
+            return None
+        except OSError as e:
+            if z.judge is not None:
+                z.judge.kill()
+                z.judge = None
+            error = f"the judge process is gone: {e}"
+    return error
 
 
 def _reset_memory(z) -> int:

@@ -3,6 +3,9 @@ one sample reaches the next through it, and a sample it does not finish gets it 
 
 from __future__ import annotations
 
+import os
+import signal
+
 
 import pytest
 from sandbox_helpers import GOOD_INC, assert_clean, prog
@@ -58,6 +61,13 @@ def test_a_judge_that_does_not_finish_is_replaced(sb):
     assert v.status is Status.TIMEOUT
     assert sb.execute(prog(GOOD_INC)).passed
     assert _judge_pid(sb) != before
+    assert_clean(sb)
+
+
+def test_a_judge_killed_between_samples_costs_no_sample(sb):
+    assert sb.execute(prog(GOOD_INC)).passed
+    os.kill(_judge_pid(sb), signal.SIGKILL)
+    assert sb.execute(prog(GOOD_INC)).passed
     assert_clean(sb)
 
 
