@@ -77,6 +77,10 @@ class Judge:
         self._close()
         return status
 
+    def retiring(self) -> bool:
+        """J said, after its sample, that it exits (the tests left state it cannot undo)."""
+        return bool(select.select([self.sock], [], [], 0)[0])
+
     def _close(self) -> None:
         self.sock.close()
         os.close(self.pidfd)
@@ -123,6 +127,7 @@ def _serve(z, sock: socket.socket) -> None:
     os.dup2(z.devnull, 1)
     os.dup2(z.devnull, 2)
     os.chdir(z.scratch if z.per_sample_mounts else "/")
+    clean = _ProcessState()
     while True:
         try:
             _data, fds, _flags, _addr = socket.recv_fds(sock, 1, len(FDS))
@@ -132,6 +137,7 @@ def _serve(z, sock: socket.socket) -> None:
         if req is None:
             return
         got = dict(zip(FDS, fds))
+        clean.fresh_randomness()
         try:
             os.dup2(got["out_w"], 1)
             os.dup2(got["err_w"], 2)
@@ -144,11 +150,66 @@ def _serve(z, sock: socket.socket) -> None:
         flush_std()
         os.dup2(z.devnull, 1)
         os.dup2(z.devnull, 2)
+        retire = not clean.restore()
+        if retire:  # said before "done": the fork server replaces us before the next sample
+            sock.send(b"X")
         for key in sorted(got, key=lambda k: k == "res_w"):  # the result pipe last: its EOF says "done"
             try:
                 os.close(got[key])
             except OSError:
                 pass
+        if retire:
+            return
+
+
+class _ProcessState:
+    """What trusted tests may change in J's process for longer than their sample - timers, signal
+    handlers, trace and profile hooks, the recursion and int-digit limits, the working directory,
+    the umask - as J had it; put back after every sample. Threads cannot be undone: J then exits
+    and the next sample gets a fresh one. Each sample's ``random`` is seeded afresh, as a fork's is."""
+
+    def __init__(self):
+        import sys
+
+        self.sys = sys
+        self.handlers = {s: signal.getsignal(s) for s in signal.valid_signals() if s not in _UNCATCHABLE}
+        self.recursion = sys.getrecursionlimit()
+        self.digits = getattr(sys, "get_int_max_str_digits", lambda: None)()  # Python >= 3.11
+        self.cwd = os.getcwd()
+        self.umask = os.umask(0o077)
+        os.umask(self.umask)
+
+    def fresh_randomness(self) -> None:
+        random = self.sys.modules.get("random")
+        if random is not None:
+            random.seed()
+
+    def restore(self) -> bool:
+        """Puts everything back; False if J must not serve another sample."""
+        sys = self.sys
+        for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+            signal.setitimer(timer, 0)
+        for s, handler in self.handlers.items():
+            if signal.getsignal(s) is not handler:
+                try:
+                    signal.signal(s, handler)
+                except (OSError, TypeError, ValueError):  # one that was not Python's to set
+                    return False
+        sys.settrace(None)
+        sys.setprofile(None)
+        sys.setrecursionlimit(self.recursion)
+        if self.digits is not None:
+            sys.set_int_max_str_digits(self.digits)
+        os.umask(self.umask)
+        try:
+            os.chdir(self.cwd)
+        except OSError:
+            return False
+        threading = sys.modules.get("threading")
+        return threading is None or threading.active_count() == 1
+
+
+_UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
 
 
 def _one(runner, req: dict[str, Any], got: dict[str, int], channel) -> None:

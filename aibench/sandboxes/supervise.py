@@ -134,6 +134,9 @@ def _run_isolated(z, req: dict[str, Any]) -> dict[str, Any]:
             verdict = any(m["kind"] == "verdict" and m.get("nonce") == nonce for m in o.messages)
             if (status := z.judge.ended(0.0 if verdict else 0.2)) is not None:
                 o.wait_status, z.judge = status, None
+            elif z.judge.retiring():  # the tests left what J cannot undo (a thread): a fresh J next
+                z.judge.kill()
+                z.judge = None
         o.candidate = _end_candidate(z)
         iso.reap_all()
         for fd in mine:

@@ -64,6 +64,40 @@ def test_a_judge_that_does_not_finish_is_replaced(sb):
     assert_clean(sb)
 
 
+def test_what_the_tests_change_in_the_judge_is_put_back(sb):
+    """Trusted tests may set an alarm, handlers, limits: none of it reaches the next sample (an
+    alarm left pending would fire in the next sample's tests)."""
+    changes = (
+        "\nimport signal, sys, os\n"
+        "def boom(*a):\n    raise TimeoutError('alarm from an earlier sample')\n"
+        "signal.signal(signal.SIGALRM, boom)\nsignal.setitimer(signal.ITIMER_REAL, 0.3)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nsys.setrecursionlimit(50)\nos.umask(0)\n"
+        "assert inc(1) == 2\n"
+    )
+    first = _judge_pid(sb)
+    assert sb.execute(prog(GOOD_INC, tests=changes)).passed
+    probe = (
+        "\nimport signal, sys, os, time\ntime.sleep(0.5)\n"
+        "assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL\n"
+        "assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n"
+        "assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)\n"
+        "assert sys.getrecursionlimit() > 50 and os.umask(0o22) != 0\nassert inc(1) == 2\n"
+    )
+    v = sb.execute(prog(GOOD_INC, tests=probe))
+    assert v.passed, v.error
+    assert _judge_pid(sb) == first  # put back, not replaced
+
+
+def test_a_thread_left_by_the_tests_retires_the_judge(sb):
+    tests = "\nimport threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\nassert inc(1) == 2\n"
+    assert sb.execute(prog(GOOD_INC)).passed
+    first = _judge_pid(sb)
+    assert sb.execute(prog(GOOD_INC, tests=tests)).passed
+    assert sb.execute(prog(GOOD_INC)).passed
+    assert _judge_pid(sb) != first
+    assert_clean(sb)
+
+
 def test_a_judge_killed_between_samples_costs_no_sample(sb):
     assert sb.execute(prog(GOOD_INC)).passed
     os.kill(_judge_pid(sb), signal.SIGKILL)
