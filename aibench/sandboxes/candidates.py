@@ -82,22 +82,19 @@ class Client:
 def start(z, close: tuple[int, ...] = ()) -> Client:
     """Fork ZC from the fork server ``z`` (after its set-up, before any request); ``close``: the
     fork server's own protocol fds, which ZC must not hold."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    if z.pidns_fd is not None:  # ZC is the init of a fresh pid namespace: its Cs live there
-        z.new_pidns()
-    pid = os.fork()
-    if pid and z.pidns_fd is not None:  # the fork server's later children: its own namespace again
-        iso.setns(z.pidns_fd, iso.CLONE_NEWPID)
-    if pid == 0:
-        ours.close()
+
+    def serve(sock: socket.socket) -> None:
         for fd in close:
             os.close(fd)
-        try:
-            _serve(z, theirs)
-        finally:
-            os._exit(0)
-    theirs.close()
-    return Client(pid, ours)
+        _serve(z, sock)
+
+    if z.pidns_fd is not None:  # ZC is the init of a fresh pid namespace: its Cs live there
+        z.new_pidns()
+    try:
+        return Client(*iso.fork_helper(serve, socket.SOCK_SEQPACKET))
+    finally:
+        if z.pidns_fd is not None:  # the fork server's later children: its own namespace again
+            iso.setns(z.pidns_fd, iso.CLONE_NEWPID)
 
 
 def _serve(z, sock: socket.socket) -> None:

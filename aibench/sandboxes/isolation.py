@@ -7,11 +7,12 @@ Python 3.12, hence ctypes.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import ctypes
 import os
 import signal
+import socket
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -204,6 +205,21 @@ def kill_tree(pid: int, include_root: bool = True, rounds: int = 20, spare: Coll
         except ProcessLookupError:
             pass
     return len(killed)
+
+
+def fork_helper(serve: Callable[[socket.socket], object], sock_type: int) -> tuple[int, socket.socket]:
+    """Fork a helper process that runs ``serve`` on its end of a new unix socket pair and exits;
+    (its pid, our end)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, sock_type)
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        try:
+            serve(theirs)
+        finally:
+            os._exit(0)
+    theirs.close()
+    return pid, ours
 
 
 def reap_all() -> None:

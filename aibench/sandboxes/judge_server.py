@@ -90,18 +90,9 @@ def start(z) -> Judge:
     """Fork J from the fork server ``z`` (in the fork server's own pid namespace, never a sample's).
     J closes every fd but its socket, /dev/null and the pids cgroup's counter: nothing of the fork
     server's protocol, the candidate fork server's socket or any sample's pipes."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     if z.pidns_fd is not None:
         iso.setns(z.pidns_fd, iso.CLONE_NEWPID)
-    pid = os.fork()
-    if pid == 0:
-        ours.close()
-        try:
-            _serve(z, theirs)
-        finally:
-            os._exit(0)
-    theirs.close()
-    return Judge(pid, ours)
+    return Judge(*iso.fork_helper(lambda sock: _serve(z, sock), socket.SOCK_STREAM))
 
 
 def _serve(z, sock: socket.socket) -> None:
