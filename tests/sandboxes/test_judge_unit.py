@@ -216,6 +216,21 @@ def test_verdicts_equal_exec(code, expected):
     assert (cls(ours["status"]), theirs) == (expected, expected), ours
 
 
+def test_only_plain_standard_modules_are_imported_for_a_bound_module_name():
+    """A program may bind a name the tests use to a module: J imports the standard module of that
+    name itself. J serves sample after sample, so scripts (``*.__main__``, which run on import),
+    the block list and anything outside the standard library are refused, and an import that
+    exits is contained."""
+    import math
+    import os.path as osp
+
+    from aibench.sandboxes.languages.python_judge import _stdlib_module
+
+    assert _stdlib_module("math") is math and _stdlib_module("os.path") is osp
+    for name in ("unittest.__main__", "venv.__main__", "__main__", "this", "antigravity", "pytest", "os..path"):
+        assert _stdlib_module(name) is None, name
+
+
 def test_failure_detail():
     ours, _ = both("x = 1\ndef f(a, b):\n    return a\n")
     assert ours["detail"]["phase"] == "tests" and ours["detail"]["asserts_passed"] == 0

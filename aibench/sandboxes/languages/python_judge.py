@@ -50,12 +50,14 @@ def _stdlib_module(name: str):
     as BigCode's single namespace gives the tests the program's imports), or None for anything else."""
     import importlib
 
-    top = name.split(".")[0]
-    if top not in sys.stdlib_module_names or top in _NO_IMPORT or not all(p.isidentifier() for p in name.split(".")):
+    parts = name.split(".")
+    if parts[0] not in sys.stdlib_module_names or parts[0] in _NO_IMPORT or not all(p.isidentifier() for p in parts):
+        return None
+    if "__main__" in parts:  # a script (``unittest.__main__`` runs test discovery on import), never a value
         return None
     try:
         return importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - absent on this build: the name stays undefined (NameError, as in-process)
+    except BaseException:  # noqa: BLE001 - absent on this build (or it exits): the name stays undefined
         return None
 
 
