@@ -156,13 +156,18 @@ def _serve(z, sock: socket.socket) -> None:
 class _ProcessState:
     """What trusted tests may change in J's process for longer than their sample - timers, signal
     handlers, trace and profile hooks, the recursion and int-digit limits, the working directory,
-    the umask - as J had it; put back after every sample. Threads cannot be undone: J then exits
+    the umask, the ``sys`` standard streams, names in ``builtins`` - as J had it; put back after
+    every sample. Threads cannot be undone: J then exits
     and the next sample gets a fresh one. Each sample's ``random`` is seeded afresh, as a fork's is."""
 
     def __init__(self):
+        import builtins
         import sys
 
         self.sys = sys
+        self.builtins = vars(builtins)
+        self.builtins_then = dict(self.builtins)
+        self.streams = (sys.stdin, sys.stdout, sys.stderr)
         self.handlers = {s: signal.getsignal(s) for s in signal.valid_signals() if s not in _UNCATCHABLE}
         self.recursion = sys.getrecursionlimit()
         self.digits = getattr(sys, "get_int_max_str_digits", lambda: None)()  # Python >= 3.11
@@ -188,6 +193,11 @@ class _ProcessState:
                     return False
         sys.settrace(None)
         sys.setprofile(None)
+        sys.stdin, sys.stdout, sys.stderr = self.streams
+        now, then = self.builtins, self.builtins_then
+        if len(now) != len(then) or any(now.get(k, now) is not v for k, v in then.items()):
+            now.clear()
+            now.update(then)
         sys.setrecursionlimit(self.recursion)
         if self.digits is not None:
             sys.set_int_max_str_digits(self.digits)

@@ -72,6 +72,7 @@ def test_what_the_tests_change_in_the_judge_is_put_back(sb):
         "def boom(*a):\n    raise TimeoutError('alarm from an earlier sample')\n"
         "signal.signal(signal.SIGALRM, boom)\nsignal.setitimer(signal.ITIMER_REAL, 0.3)\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nsys.setrecursionlimit(50)\nos.umask(0)\n"
+        "import builtins, io\nbuiltins.planted = 1\nbuiltins.abs = len\nsys.stdout = io.StringIO()\n"
         "assert inc(1) == 2\n"
     )
     first = _judge_pid(sb)
@@ -82,6 +83,8 @@ def test_what_the_tests_change_in_the_judge_is_put_back(sb):
         "assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n"
         "assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)\n"
         "assert sys.getrecursionlimit() > 50 and os.umask(0o22) != 0\nassert inc(1) == 2\n"
+        "import builtins\nassert not hasattr(builtins, 'planted') and abs(-1) == 1\n"
+        "assert sys.stdout is sys.__stdout__\n"
     )
     v = sb.execute(prog(GOOD_INC, tests=probe))
     assert v.passed, v.error
