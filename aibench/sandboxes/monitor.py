@@ -13,8 +13,8 @@ from aibench.sandboxes.verdict import Outcome
 def watch(pid: int | None, o: Outcome, out_r: int, err_r: int, res_r: int, setup_r: int, grace: float) -> None:
     """Watch sample process ``pid`` (None: the split judge's sample, which ends when the judge J
     closes the result pipe) until it ends, its wall clock runs out or it breaks the result
-    channel's caps; fill ``o``. Output is drained (a flood only burns the sample's own time) and only its tail
-    kept; the clock starts when the runner says "start" (with the nonce), so setup is not charged,
+    channel's caps; fill ``o``. Output is drained (a flood only burns the sample's own time) and
+    only its tail kept; the clock starts when the runner says "start" (with the nonce), so setup is not charged,
     but setup itself gets only ``grace`` seconds; a compiled language's runner says "compile" first,
     which gives its compile step ``limits.compile_timeout_s``. Does not kill: the caller always does."""
     lim = o.limits

@@ -34,13 +34,12 @@ from aibench.sandboxes.protocol import encode_line
 class Channel:
     """Runner side of the result pipe. Every message carries the per-run nonce."""
 
-    __slots__ = ("_fd", "_nonce", "_pids_fd", "_own")
+    __slots__ = ("_fd", "_nonce", "_pids_fd")
 
-    def __init__(self, fd: int, nonce: str, pids_fd: int | None, own_tasks: int = 1):
+    def __init__(self, fd: int, nonce: str, pids_fd: int | None):
         self._fd = fd
         self._nonce = nonce
         self._pids_fd = pids_fd
-        self._own = own_tasks
 
     def _send(self, obj: dict) -> None:
         obj["nonce"] = self._nonce
@@ -61,9 +60,9 @@ class Channel:
             "error": error,
             "detail": detail or {},
         }
-        if self._pids_fd is not None:  # tasks of this sample besides ours, killed when it ends
-            try:
-                msg["strays"] = max(0, int(os.pread(self._pids_fd, 32, 0)) - self._own)
+        if self._pids_fd is not None:  # tasks of this sample besides the one that runs the program
+            try:  # (P, or C of the split judge, whose judge is not in the sample's cgroups)
+                msg["strays"] = max(0, int(os.pread(self._pids_fd, 32, 0)) - 1)
             except (OSError, ValueError):
                 pass
         self._send(msg)

@@ -88,14 +88,7 @@ def run_sample(z, req: dict[str, Any]) -> dict[str, Any]:
 
 def _run_isolated(z, req: dict[str, Any]) -> dict[str, Any]:
     """The split judge: C forked by the candidate fork server, the tests run by the worker's judge
-    process J (``judge_server.py``; started again after a sample that ended without it)."""
-    try:  # before this sample's pipes exist (J closes every fd it does not need all the same)
-        if z.judge is not None and z.judge.ended() is not None:  # died after its last sample
-            z.judge = None
-        if z.judge is None:
-            z.judge = judge_server.start(z)
-    except OSError as e:
-        return error_result(req, f"cannot start the judge process: {e}")
+    process J (``judge_server.py``; started by ``_hand_to_judge`` when there is none)."""
     fds: dict[str, Any] = {}
     out_r, fds["out_w"] = os.pipe()
     err_r, fds["err_w"] = os.pipe()
@@ -147,8 +140,8 @@ def _run_isolated(z, req: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hand_to_judge(z, req: dict[str, Any], nonce: str, fds: list[int]) -> str | None:
-    """Send the sample to J; a J that died since its last sample is replaced once (this sample is
-    not to blame for it). None, or why not."""
+    """Send the sample to J, starting one if there is none; a J that died since its last sample
+    is replaced once (this sample is not to blame for it). None, or why not."""
     error = None
     for _attempt in range(2):
         try:

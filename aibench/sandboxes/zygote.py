@@ -6,7 +6,8 @@ user namespace when not root, a new network namespace, pids and memory cgroups, 
 namespace pivoted into a minimal read-only tree (``rootfs.py``), an empty capability bounding set
 - pre-imports the language runners, makes itself non-dumpable, forks the candidate fork server
 (``candidates.py``: the split judge's program processes come from there) and the split judge's
-trusted process (``judge_server.py``), then runs one fresh sample per request (``supervise.py``: fork, watch, always kill and reap, decide).
+trusted process (``judge_server.py``), then runs one fresh sample per request (``supervise.py``:
+fork, watch, always kill and reap, decide).
 
 Every step degrades: what could not be enforced here is said in the isolation report that goes
 into the run manifest. Protocol with the parent: ``protocol.read_msg``/``write_msg`` on fds 0/1.
