@@ -128,9 +128,12 @@ class Zygote:
         return uid
 
     def _pids_cgroup(self) -> str:
-        self.pids = cgroups.pids_group(f"aibench-{os.getpid()}", int(self.cfg["max_processes"]) + 2)
+        # only the sample's own tasks are in it (P, or the split judge's C, and what they start):
+        # the judge process J and the candidate fork server are not, so the limit is exact
+        limit = int(self.cfg["max_processes"])
+        self.pids = cgroups.pids_group(f"aibench-{os.getpid()}", limit)
         self.cgroups.append(self.pids)
-        return f"pids cgroup {self.pids.dir} (pids.max={int(self.cfg['max_processes']) + 2})"
+        return f"pids cgroup {self.pids.dir} (pids.max={limit}: the sample's processes and threads together)"
 
     def _memory_cgroup(self) -> str:
         limit = int(self.cfg["memory_bytes"])

@@ -200,6 +200,36 @@ def test_fork_bomb_is_contained(run):
     assert v.status in (Status.FAILED, Status.TIMEOUT)
 
 
+def test_process_limit_counts_every_thread_of_the_sample_exactly():
+    """``limits.max_processes`` = the sample's processes and threads together: a program that
+    starts threads until refused gets max_processes - 1 of them besides its main thread, under
+    both judges (the pids cgroup holds the sample's own tasks only, nothing of the sandbox's)."""
+    code = (
+        "import threading\n"
+        "def count():\n"
+        "    ev, ts = threading.Event(), []\n"
+        "    try:\n"
+        "        while len(ts) < 100:\n"
+        "            t = threading.Thread(target=ev.wait)\n"
+        "            t.start()\n"
+        "            ts.append(t)\n"
+        "    except RuntimeError:\n"
+        "        pass\n"
+        "    ev.set()\n"
+        "    for t in ts:\n"
+        "        t.join()\n"
+        "    return len(ts)\n"
+    )
+    for judge in ("isolated", "inprocess"):
+        sb = LocalSandbox(judge=judge, limits={"max_processes": 8})
+        try:
+            v = sb.execute(prog(code, "assert count() == 7\n", entry_point="count", timeout=10.0))
+        finally:
+            sb.close()
+        assert v.status is Status.PASSED, (judge, v.status, v.error, v.stderr_tail[-300:])
+    assert_clean(None)
+
+
 def test_stdout_flood_is_drained_until_the_timeout(run):
     """Output beyond the cap is drained and dropped (tail kept): a flood only burns its own time."""
     v = run(prog("while True:\n    print('x' * 1000)\n" + GOOD_INC, timeout=1.0))
