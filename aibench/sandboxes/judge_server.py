@@ -141,7 +141,10 @@ def _serve(z, sock: socket.socket) -> None:
         flush_std()
         os.dup2(z.devnull, 1)
         os.dup2(z.devnull, 2)
-        retire = not clean.restore()
+        try:
+            retire = not clean.restore()
+        except BaseException:  # noqa: BLE001 - what could not be put back: a fresh J next
+            retire = True
         if retire:  # said before "done": the fork server replaces us before the next sample
             sock.send(b"X")
         for key in sorted(got, key=lambda k: k == "res_w"):  # the result pipe last: its EOF says "done"
@@ -154,26 +157,43 @@ def _serve(z, sock: socket.socket) -> None:
 
 
 class _ProcessState:
-    """What trusted tests may change in J's process for longer than their sample - timers, signal
-    handlers, trace and profile hooks, the recursion and int-digit limits, the working directory,
-    the umask, the ``sys`` standard streams, names in ``builtins`` - as J had it; put back after
-    every sample. Threads cannot be undone: J then exits
-    and the next sample gets a fresh one. Each sample's ``random`` is seeded afresh, as a fork's is."""
+    """What trusted tests may change in J's process for longer than their sample, as J had it; put
+    back after every sample: timers, signal handlers, trace and profile hooks, the recursion and
+    int-digit limits, the switch interval, the working directory, the umask, the ``sys`` standard
+    streams and hooks, ``sys.path``/``meta_path``/``path_hooks``, modules replaced in
+    ``sys.modules``, names in ``builtins``, the environment, warning filters, the garbage
+    collector's state, the decimal context, the locale and the default socket timeout. Threads
+    cannot be undone: J then exits and the next sample gets a fresh one. Each sample's ``random``
+    is seeded afresh, as a fork's is."""
+
+    _HOOKS = ("excepthook", "displayhook", "unraisablehook", "breakpointhook")
+    _LISTS = ("path", "meta_path", "path_hooks")
 
     def __init__(self):
         import builtins
+        import gc
+        import locale
         import sys
+        import warnings
 
-        self.sys = sys
+        self.sys, self.gc, self.warnings, self.localemod = sys, gc, warnings, locale
         self.builtins = vars(builtins)
         self.builtins_then = dict(self.builtins)
         self.streams = (sys.stdin, sys.stdout, sys.stderr)
+        self.hooks = {name: getattr(sys, name) for name in self._HOOKS}
+        self.lists = {name: list(getattr(sys, name)) for name in self._LISTS}
+        self.modules = dict(sys.modules)
+        self.environ = dict(os.environ)
+        self.filters = list(warnings.filters)
+        self.gc_state = (gc.isenabled(), gc.get_threshold())
         self.handlers = {s: signal.getsignal(s) for s in signal.valid_signals() if s not in _UNCATCHABLE}
         self.recursion = sys.getrecursionlimit()
         self.digits = getattr(sys, "get_int_max_str_digits", lambda: None)()  # Python >= 3.11
+        self.switch = sys.getswitchinterval()
         self.cwd = os.getcwd()
         self.umask = os.umask(0o077)
         os.umask(self.umask)
+        self.locale = locale.setlocale(locale.LC_ALL)  # a query
 
     def fresh_randomness(self) -> None:
         random = self.sys.modules.get("random")
@@ -194,20 +214,57 @@ class _ProcessState:
         sys.settrace(None)
         sys.setprofile(None)
         sys.stdin, sys.stdout, sys.stderr = self.streams
-        now, then = self.builtins, self.builtins_then
-        if len(now) != len(then) or any(now.get(k, now) is not v for k, v in then.items()):
-            now.clear()
-            now.update(then)
+        for name, hook in self.hooks.items():
+            setattr(sys, name, hook)
+        for name, then in self.lists.items():
+            if getattr(sys, name) != then:
+                getattr(sys, name)[:] = then
+        modules = sys.modules
+        for name, module in self.modules.items():  # replaced or removed; new imports stay
+            if modules.get(name) is not module:
+                modules[name] = module
+        _put_back(self.builtins, self.builtins_then)
+        if os.environ != self.environ:
+            tz = os.environ.get("TZ")
+            os.environ.clear()
+            os.environ.update(self.environ)
+            if tz != os.environ.get("TZ"):
+                import time
+
+                time.tzset()
+        if self.warnings.filters != self.filters:
+            self.warnings.filters[:] = self.filters
+            self.warnings._filters_mutated()
+        enabled, threshold = self.gc_state
+        self.gc.enable() if enabled else self.gc.disable()
+        self.gc.set_threshold(*threshold)
         sys.setrecursionlimit(self.recursion)
         if self.digits is not None:
             sys.set_int_max_str_digits(self.digits)
+        sys.setswitchinterval(self.switch)
         os.umask(self.umask)
+        if "decimal" in modules:  # what a fresh process's first getcontext() gives
+            modules["decimal"].setcontext(modules["decimal"].Context())
+        if "socket" in modules:
+            modules["socket"].setdefaulttimeout(None)
+        loc = self.localemod
+        if loc.setlocale(loc.LC_ALL) != self.locale:
+            try:
+                loc.setlocale(loc.LC_ALL, self.locale)
+            except loc.Error:
+                return False
         try:
             os.chdir(self.cwd)
         except OSError:
             return False
-        threading = sys.modules.get("threading")
+        threading = modules.get("threading")
         return threading is None or threading.active_count() == 1
+
+
+def _put_back(now: dict, then: dict) -> None:
+    if len(now) != len(then) or any(now.get(k, now) is not v for k, v in then.items()):
+        now.clear()
+        now.update(then)
 
 
 _UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}

@@ -91,6 +91,38 @@ def test_what_the_tests_change_in_the_judge_is_put_back(sb):
     assert _judge_pid(sb) == first  # put back, not replaced
 
 
+def test_module_level_state_the_tests_change_is_put_back(sb):
+    """The environment, import machinery, replaced modules, warning filters, the decimal context,
+    the garbage collector, the sys hooks, the locale and the socket timeout: a test that changes
+    them (``warnings.simplefilter("error")`` would turn a later sample's warning into a failure)
+    changes nothing for the next sample in the same J."""
+    changes = (
+        "\nimport os, sys, warnings, decimal, gc, json, socket, locale\n"
+        "os.environ['AIBENCH_PLANTED'] = '1'\nos.environ.pop('PATH', None)\n"
+        "sys.path.insert(0, '/planted')\nsys.meta_path.insert(0, object())\n"
+        "sys.modules['json'] = 'planted'\nwarnings.simplefilter('error')\n"
+        "decimal.getcontext().prec = 3\ngc.disable()\nsys.excepthook = print\n"
+        "sys.setswitchinterval(0.5)\nsocket.setdefaulttimeout(7)\nlocale.setlocale(locale.LC_ALL, 'C')\n"
+        "assert inc(1) == 2\n"
+    )
+    probe = (
+        "\nimport os, sys, warnings, decimal, gc, json, socket\n"
+        "assert 'AIBENCH_PLANTED' not in os.environ and 'PATH' in os.environ\n"
+        "assert '/planted' not in sys.path and all(type(f) is not object for f in sys.meta_path)\n"
+        "assert json.dumps([1]) == '[1]'\n"
+        "warnings.warn('only a warning')\n"
+        "assert str(decimal.Decimal(1) / decimal.Decimal(7)).startswith('0.142857142857')\n"
+        "assert gc.isenabled() and sys.excepthook is sys.__excepthook__\n"
+        "assert sys.getswitchinterval() < 0.1 and socket.getdefaulttimeout() is None\n"
+        "assert inc(1) == 2\n"
+    )
+    first = _judge_pid(sb)
+    assert sb.execute(prog(GOOD_INC, tests=changes)).passed
+    v = sb.execute(prog(GOOD_INC, tests=probe))
+    assert v.passed, (v.error, v.detail.get("traceback_tail"))
+    assert _judge_pid(sb) == first  # put back, not replaced
+
+
 def test_a_thread_left_by_the_tests_retires_the_judge(sb):
     tests = "\nimport threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\nassert inc(1) == 2\n"
     assert sb.execute(prog(GOOD_INC)).passed
