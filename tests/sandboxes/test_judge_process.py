@@ -75,8 +75,6 @@ def test_what_the_tests_change_in_the_judge_is_put_back(sb):
         "import builtins, io\nbuiltins.planted = 1\nbuiltins.abs = len\nsys.stdout = io.StringIO()\n"
         "assert inc(1) == 2\n"
     )
-    first = _judge_pid(sb)
-    assert sb.execute(prog(GOOD_INC, tests=changes)).passed
     probe = (
         "\nimport signal, sys, os, time\ntime.sleep(0.5)\n"
         "assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL\n"
@@ -86,9 +84,7 @@ def test_what_the_tests_change_in_the_judge_is_put_back(sb):
         "import builtins\nassert not hasattr(builtins, 'planted') and abs(-1) == 1\n"
         "assert sys.stdout is sys.__stdout__\n"
     )
-    v = sb.execute(prog(GOOD_INC, tests=probe))
-    assert v.passed, v.error
-    assert _judge_pid(sb) == first  # put back, not replaced
+    _changes_stay_in_their_sample(sb, changes, probe)
 
 
 def test_module_level_state_the_tests_change_is_put_back(sb):
@@ -116,11 +112,17 @@ def test_module_level_state_the_tests_change_is_put_back(sb):
         "assert sys.getswitchinterval() < 0.1 and socket.getdefaulttimeout() is None\n"
         "assert inc(1) == 2\n"
     )
+    _changes_stay_in_their_sample(sb, changes, probe)
+
+
+def _changes_stay_in_their_sample(sb: LocalSandbox, changes: str, probe: str) -> None:
+    """Tests ``changes`` pass, then tests ``probe`` (which check that nothing of it is left) pass
+    in the same J: it was put back, not replaced."""
     first = _judge_pid(sb)
     assert sb.execute(prog(GOOD_INC, tests=changes)).passed
     v = sb.execute(prog(GOOD_INC, tests=probe))
     assert v.passed, (v.error, v.detail.get("traceback_tail"))
-    assert _judge_pid(sb) == first  # put back, not replaced
+    assert _judge_pid(sb) == first
 
 
 def test_a_thread_left_by_the_tests_retires_the_judge(sb):
