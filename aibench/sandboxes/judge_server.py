@@ -23,11 +23,16 @@ or J dies, J is killed and the next sample gets a fresh one.
 
 from __future__ import annotations
 
+import builtins
+import gc
+import locale
 import os
 import resource
 import select
 import signal
 import socket
+import sys
+import warnings
 from typing import Any
 
 from aibench.sandboxes import isolation as iso
@@ -170,13 +175,6 @@ class _ProcessState:
     _LISTS = ("path", "meta_path", "path_hooks")
 
     def __init__(self):
-        import builtins
-        import gc
-        import locale
-        import sys
-        import warnings
-
-        self.sys, self.gc, self.warnings, self.localemod = sys, gc, warnings, locale
         self.builtins = vars(builtins)
         self.builtins_then = dict(self.builtins)
         self.streams = (sys.stdin, sys.stdout, sys.stderr)
@@ -196,13 +194,12 @@ class _ProcessState:
         self.locale = locale.setlocale(locale.LC_ALL)  # a query
 
     def fresh_randomness(self) -> None:
-        random = self.sys.modules.get("random")
+        random = sys.modules.get("random")
         if random is not None:
             random.seed()
 
     def restore(self) -> bool:
         """Puts everything back; False if J must not serve another sample."""
-        sys = self.sys
         for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
             signal.setitimer(timer, 0)
         for s, handler in self.handlers.items():
@@ -223,7 +220,10 @@ class _ProcessState:
         for name, module in self.modules.items():  # replaced or removed; new imports stay
             if modules.get(name) is not module:
                 modules[name] = module
-        _put_back(self.builtins, self.builtins_then)
+        now, then = self.builtins, self.builtins_then
+        if len(now) != len(then) or any(now.get(k, now) is not v for k, v in then.items()):
+            now.clear()
+            now.update(then)
         if os.environ != self.environ:
             tz = os.environ.get("TZ")
             os.environ.clear()
@@ -232,12 +232,12 @@ class _ProcessState:
                 import time
 
                 time.tzset()
-        if self.warnings.filters != self.filters:
-            self.warnings.filters[:] = self.filters
-            self.warnings._filters_mutated()
+        if warnings.filters != self.filters:
+            warnings.filters[:] = self.filters
+            warnings._filters_mutated()
         enabled, threshold = self.gc_state
-        self.gc.enable() if enabled else self.gc.disable()
-        self.gc.set_threshold(*threshold)
+        gc.enable() if enabled else gc.disable()
+        gc.set_threshold(*threshold)
         sys.setrecursionlimit(self.recursion)
         if self.digits is not None:
             sys.set_int_max_str_digits(self.digits)
@@ -247,11 +247,10 @@ class _ProcessState:
             modules["decimal"].setcontext(modules["decimal"].Context())
         if "socket" in modules:
             modules["socket"].setdefaulttimeout(None)
-        loc = self.localemod
-        if loc.setlocale(loc.LC_ALL) != self.locale:
+        if locale.setlocale(locale.LC_ALL) != self.locale:
             try:
-                loc.setlocale(loc.LC_ALL, self.locale)
-            except loc.Error:
+                locale.setlocale(locale.LC_ALL, self.locale)
+            except locale.Error:
                 return False
         try:
             os.chdir(self.cwd)
@@ -259,12 +258,6 @@ class _ProcessState:
             return False
         threading = modules.get("threading")
         return threading is None or threading.active_count() == 1
-
-
-def _put_back(now: dict, then: dict) -> None:
-    if len(now) != len(then) or any(now.get(k, now) is not v for k, v in then.items()):
-        now.clear()
-        now.update(then)
 
 
 _UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
