@@ -222,6 +222,8 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
         for note in getattr(model, "notes", ()):
             say(f"note: {note}")
         runner = Runner(suite, model, sandbox, metrics, cfg.run)
+        if (languages := suite.languages()) is not None:
+            getattr(sandbox, "expect_languages", lambda _names: None)(languages)
         # the sandbox's description (its first worker, each toolchain's version: subprocesses) is
         # made while the checks load the tasks; build_manifest below then finds it ready. A run
         # that executes no code (e.g. an lm-eval task without unsafe_code) never starts the sandbox.

