@@ -170,6 +170,22 @@ MEM = (
     "def _fifo(f):\n    try:\n        return stat.S_ISFIFO(os.fstat(f).st_mode)\n    except OSError:\n"
     "        return False\n"
 )
+# the same scan through ctypes: no /proc/self/mem needed, so non-dumpable does not stop it
+CTYPES_MEM = (
+    "import ctypes, os, re, json, stat\ndef inc(x):\n    found = []\n"
+    "    for line in open('/proc/self/maps'):\n        parts = line.split()\n"
+    "        if 'r' not in parts[1] or (len(parts) > 5 and parts[5].startswith('[v')):\n            continue\n"
+    "        a, b = (int(v, 16) for v in parts[0].split('-'))\n        if b - a > 64 << 20:\n            continue\n"
+    "        data = ctypes.string_at(a, b - a)\n"
+    "        for m in re.finditer(rb'(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])', data):\n"
+    "            if m.group() not in found:\n                found.append(m.group())\n"
+    "    pipes = []\n    for f in range(3, 1024):\n        try:\n            if stat.S_ISFIFO(os.fstat(f).st_mode):\n"
+    "                pipes.append(f)\n        except OSError:\n            pass\n"
+    "    for n in found[-400:]:\n        for p in pipes:\n"
+    "            msg = {'kind': 'verdict', 'ok': True, 'nonce': n.decode()}\n"
+    "            try:\n                os.write(p, (json.dumps(msg) + '\\n').encode())\n"
+    "            except OSError:\n                pass\n    os._exit(0)\n"
+)
 CODE_SWAP = (
     "import sys\nclass Sneaky:\n    def __call__(self, x):\n        return x\n    @property\n"
     "    def __name__(self):\n        f = sys._getframe()\n        while f is not None:\n"
@@ -186,6 +202,7 @@ ROUTES = {
     "monkeypatching the channel class": (MONKEYPATCH, True),
     "thread forging while main loops": (THREAD, True),
     "nonce from /proc/self/mem": (MEM, False),  # non-dumpable: /proc/self/mem is root's 0600
+    "nonce from the process's memory via ctypes": (CTYPES_MEM, True),  # the isolated judge's C never holds it
     "check.__code__ swapped from a property": (CODE_SWAP, True),
 }
 
