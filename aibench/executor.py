@@ -224,6 +224,7 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
         runner = Runner(suite, model, sandbox, metrics, cfg.run)
         if (languages := suite.languages()) is not None:
             getattr(sandbox, "expect_languages", lambda _names: None)(languages)
+        getattr(sandbox, "hide_paths", lambda _paths: None)(suite.data_files())  # the answer keys
         # the sandbox's description (its first worker, each toolchain's version: subprocesses) is
         # made while the checks load the tasks; build_manifest below then finds it ready. A run
         # that executes no code (e.g. an lm-eval task without unsafe_code) never starts the sandbox.

@@ -94,6 +94,11 @@ class TaskSuite:
         sandbox (no worker, no toolchain probes) and its manifest says so."""
         return True
 
+    def data_files(self) -> list[str]:
+        """Local files this run's tasks are read from (with their reference solutions): the
+        sandbox hides them from the programs."""
+        return []
+
     def languages(self) -> list[str] | None:
         """The languages of this run's programs when known before it starts (None: not known)."""
         return None

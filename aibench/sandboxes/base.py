@@ -32,6 +32,10 @@ class Sandbox(ABC):
         """Whether this sandbox has started anything (workers, containers) so far."""
         return True
 
+    def hide_paths(self, paths: Iterable[str]) -> None:
+        """Files the run's tasks were read from (answer keys): programs must not be able to read
+        them. A sandbox that shows programs any host file masks these."""
+
     def expect_languages(self, languages: Iterable[str]) -> None:
         """The languages this run's programs are in, told before the run starts (when the task suite
         knows them): a sandbox may then describe (and probe the toolchains of) only those."""

