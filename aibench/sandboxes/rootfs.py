@@ -68,10 +68,11 @@ def scratch_dir(visible: list[str]) -> str:
 
 def build(
     extra: tuple[str, ...] | list[str] = (), hidden: tuple[str, ...] | list[str] = ()
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], dict[str, str | None]]:
     """Pivot into the minimal tree (caller is in a fresh private mount namespace), with the
     ``hidden`` files and directories that would be visible in it masked (an empty read-only
-    directory or file in their place). Returns the paths made visible and the paths masked."""
+    directory or file in their place). Returns the paths made visible and, for each hidden path in
+    the tree, None (masked) or why it could not be masked."""
     binds = sources([*(p for p in SYSTEM if os.path.isdir(p) and not os.path.islink(p)), *extra])
     links = {p: os.readlink(p) for p in SYSTEM if os.path.islink(p)}
     staging = next(
@@ -109,24 +110,27 @@ def build(
     return [*binds, *links], masked
 
 
-def _mask(root: str, binds: list[str], hidden: tuple[str, ...] | list[str]) -> list[str]:
+def _mask(root: str, binds: list[str], hidden: tuple[str, ...] | list[str]) -> dict[str, str | None]:
     """Mount an empty read-only directory (or bind an empty file) over each hidden path that lies
-    in the tree; the paths masked."""
-    masked: list[str] = []
+    in the tree: {path: None, or why it could not be masked} (one failure never costs the tree)."""
+    result: dict[str, str | None] = {}
     empty = root + "/.empty"
     for path in sorted({os.path.realpath(p) for p in hidden}):
         if not os.path.exists(path) or not any(path == b or path.startswith(b.rstrip("/") + "/") for b in binds):
             continue  # not in the tree: nothing to hide
         dst = root + path
-        if os.path.isdir(path):
-            iso.mount("tmpfs", dst, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_RDONLY, "size=4k,mode=0555")
-        else:
-            if not os.path.exists(empty):
-                open(empty, "w").close()
-            iso.mount(empty, dst, None, iso.MS_BIND)
-            iso.mount("none", dst, None, _RO)
-        masked.append(path)
-    return masked
+        try:
+            if os.path.isdir(path):
+                iso.mount("tmpfs", dst, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_RDONLY, "size=4k,mode=0555")
+            else:
+                if not os.path.exists(empty):
+                    open(empty, "w").close()
+                iso.mount(empty, dst, None, iso.MS_BIND)
+                iso.mount("none", dst, None, _RO)
+            result[path] = None
+        except OSError as e:
+            result[path] = str(e.strerror or e)
+    return result
 
 
 def _kept_flags(path: str) -> int:

@@ -158,7 +158,10 @@ class Zygote:
         self.scratch = rootfs.scratch_dir(visible)
         os.environ.update({"HOME": self.scratch, "TMPDIR": self.scratch, "PWD": self.scratch})
         self.report["visible_paths"] = visible
-        self.report["hidden_paths"] = masked  # the run's answer keys inside the tree, masked
+        # the run's answer keys inside the tree: masked, or why not
+        self.report["hidden_paths"] = [p for p, why in masked.items() if why is None]
+        if any(masked.values()):
+            self.report["hidden_paths_not_masked"] = {p: why for p, why in masked.items() if why}
         self.report["scratch_dir"] = self.scratch
         return (
             "private mount namespace pivoted into a minimal read-only tree (no /root, /home, /run, /var, "

@@ -216,3 +216,25 @@ def test_remove_tree_any_depth_and_mode_without_root():
         assert outside.read_text() == "x"
     finally:
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_hidden_path_that_cannot_be_masked_is_reported_and_costs_nothing_else(monkeypatch, tmp_path):
+    """Masking the answer keys degrades per path (reported in the manifest as not masked); it never
+    costs the worker its read-only tree."""
+    from aibench.sandboxes import rootfs
+
+    key, keys = tmp_path / "key.jsonl", tmp_path / "keys"
+    key.write_text("{}")
+    keys.mkdir()
+    (tmp_path / "root").mkdir()
+    mounted: list[str] = []
+
+    def mount(src, dst, fstype, flags, data=None):
+        if dst.endswith("key.jsonl"):
+            raise OSError(1, "Operation not permitted")
+        mounted.append(dst)
+
+    monkeypatch.setattr(rootfs.iso, "mount", mount)
+    got = rootfs._mask(str(tmp_path / "root"), [str(tmp_path)], [str(key), str(keys), "/etc/hostname", "/nope"])
+    assert got == {str(key): "Operation not permitted", str(keys): None}  # outside the tree or absent: skipped
+    assert mounted == [str(tmp_path / "root") + str(keys)]
