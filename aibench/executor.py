@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import sys
 import threading
@@ -224,7 +225,11 @@ def run(cfg: DictConfig, run_dir: str | None = None, context: dict[str, Any] | N
         runner = Runner(suite, model, sandbox, metrics, cfg.run)
         if (languages := suite.languages()) is not None:
             getattr(sandbox, "expect_languages", lambda _names: None)(languages)
-        getattr(sandbox, "hide_paths", lambda _paths: None)(suite.data_files())  # the answer keys
+        # what programs must not read even where it lies in their tree: the answer keys, and other
+        # samples' programs and verdicts (this run's dir, earlier runs, the generation cache)
+        hidden = [*suite.data_files(), out.path, cfg.paths.output_root, cfg.paths.cache_dir]
+        hidden = [os.path.abspath(str(p)) for p in hidden]  # the sandbox's workers run from /
+        getattr(sandbox, "hide_paths", lambda _paths: None)(hidden)
         # the sandbox's description (its first worker, each toolchain's version: subprocesses) is
         # made while the checks load the tasks; build_manifest below then finds it ready. A run
         # that executes no code (e.g. an lm-eval task without unsafe_code) never starts the sandbox.

