@@ -5,8 +5,11 @@ which follow the filesystem; the minimal mount tree hides daemon sockets, and th
 the route whatever paths are visible: ``socket(AF_UNIX, ...)`` fails with EPERM. It also refuses
 syscalls an honest benchmark program never needs and that reach state shared with the host or
 bypass the rest of the filter: io_uring (its own socket/connect ops are not seen by seccomp), the
-kernel keyrings (not namespaced), bpf, userfaultfd, perf_event_open; and every syscall of a
-foreign ABI (i386 ``int 0x80`` / x32 on x86_64), whose numbers this filter does not know.
+kernel keyrings (not namespaced), bpf, userfaultfd, perf_event_open; a new user namespace
+(``unshare``/``clone`` with CLONE_NEWUSER: the kernel surface "root" in a namespace opens, as
+Docker's default profile refuses it; ``clone3``, whose flags sit in memory a filter cannot read,
+fails with ENOSYS, so the C library falls back to ``clone``); and every syscall of a foreign ABI
+(i386 ``int 0x80`` / x32 on x86_64), whose numbers this filter does not know.
 
 ``socketpair(AF_UNIX)`` stays allowed: it cannot reach anything outside the process tree.
 Installing a filter needs no privilege once ``no_new_privs`` is set; it is inherited by every
@@ -27,11 +30,13 @@ SECCOMP_MODE_FILTER = 2
 RET_ALLOW = 0x7FFF0000
 RET_ERRNO = 0x00050000
 AF_UNIX = 1
+CLONE_NEWUSER = 0x10000000
 
 # BPF opcodes
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
 _JGE_K = 0x35
+_JSET_K = 0x45
 _RET_K = 0x06
 
 # arch -> (AUDIT_ARCH value, {name: syscall number}, x32 bit or None)
@@ -49,6 +54,9 @@ _ARCHES = {
             "bpf": 321,
             "userfaultfd": 323,
             "perf_event_open": 298,
+            "unshare": 272,
+            "clone": 56,
+            "clone3": 435,
         },
         0x40000000,
     ),
@@ -65,6 +73,9 @@ _ARCHES = {
             "bpf": 280,
             "userfaultfd": 282,
             "perf_event_open": 241,
+            "unshare": 97,
+            "clone": 220,
+            "clone3": 435,
         },
         None,
     ),
@@ -102,15 +113,26 @@ def build_program(machine: str | None = None) -> bytes | None:
     if x32 is not None:
         prog.append((_JGE_K, "deny", 0, x32))
     prog.append((_JEQ_K, "socket", 0, nrs["socket"]))
+    prog.append((_JEQ_K, "flags", 0, nrs["unshare"]))
+    prog.append((_JEQ_K, "flags", 0, nrs["clone"]))
+    prog.append((_JEQ_K, "enosys", 0, nrs["clone3"]))
     for name in DENIED:
         prog.append((_JEQ_K, "deny", 0, nrs[name]))
     prog.append((_RET_K, 0, 0, RET_ALLOW))
     labels = {"socket": len(prog)}
     prog += [
         (_LD_W_ABS, 0, 0, 16),  # args[0] (low 32 bits, little endian): the domain
-        (_JEQ_K, 1, 0, AF_UNIX),
+        (_JEQ_K, "deny", 0, AF_UNIX),
         (_RET_K, 0, 0, RET_ALLOW),
     ]
+    labels["flags"] = len(prog)
+    prog += [
+        (_LD_W_ABS, 0, 0, 16),  # args[0]: unshare's and clone's flags
+        (_JSET_K, "deny", 0, CLONE_NEWUSER),
+        (_RET_K, 0, 0, RET_ALLOW),
+    ]
+    labels["enosys"] = len(prog)
+    prog.append((_RET_K, 0, 0, RET_ERRNO | errno.ENOSYS))
     labels["deny"] = len(prog)
     prog.append((_RET_K, 0, 0, RET_ERRNO | errno.EPERM))
     out = bytearray()
@@ -142,5 +164,6 @@ def describe() -> dict:
         "enforced": True,
         "how": "seccomp filter: socket(AF_UNIX) refused; "
         + ", ".join(DENIED)
-        + " refused; foreign-ABI syscalls refused",
+        + " refused; new user namespaces refused (clone3: ENOSYS, clone is used instead); "
+        "foreign-ABI syscalls refused",
     }

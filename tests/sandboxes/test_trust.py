@@ -203,7 +203,8 @@ ROUTES = {
     "monkeypatching the channel class": (MONKEYPATCH, True),
     "thread forging while main loops": (THREAD, True),
     "nonce from /proc/self/mem": (MEM, False),  # non-dumpable: /proc/self/mem is root's 0600
-    "nonce from the process's memory via ctypes": (CTYPES_MEM, True),  # the isolated judge's C never holds it
+    # the isolated judge's C never holds the nonce; in-process, the scan must finish (a loaded host)
+    "nonce from the process's memory via ctypes": (CTYPES_MEM, True, 20.0),
     "check.__code__ swapped from a property": (CODE_SWAP, True),
 }
 
@@ -211,11 +212,11 @@ ROUTES = {
 @pytest.mark.parametrize("judge", JUDGES)
 @pytest.mark.parametrize("route", list(ROUTES))
 def test_runner_aware_forgery_never_passes(route, judge, request):
-    code, inprocess_forgeable = ROUTES[route]
+    code, inprocess_forgeable, *timeout = ROUTES[route]
     if judge == "inprocess" and inprocess_forgeable:
         request.applymarker(INPROCESS_FORGEABLE)
     with LocalSandbox(judge=judge) as sb:
-        v = sb.execute(prog(code, timeout=1.0))
+        v = sb.execute(prog(code, timeout=timeout[0] if timeout else 1.0))
     assert v.status is not Status.PASSED, (route, v.detail)
     assert_clean()
 
@@ -290,6 +291,24 @@ def test_every_sample_process_runs_under_the_inherited_seccomp_filter(judge_sand
     v = judge_sandbox.execute(prog(code))
     assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
     assert "once in the fork server" in judge_sandbox.describe()["isolation"]["seccomp"]["installed"]
+
+
+def test_no_user_namespace_for_samples_and_threads_processes_still_work(judge_sandbox):
+    """A program cannot become "root" of a new user namespace (the kernel surface that opens; a
+    mask over an answer key is locked there anyway): unshare and clone with CLONE_NEWUSER fail with
+    EPERM, clone3 with ENOSYS. Threads, fork and subprocesses (clone/vfork, the C library's
+    fallback) keep working."""
+    code = (
+        "import ctypes, errno, os, subprocess, threading\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "assert libc.unshare(0x10000000) == -1 and ctypes.get_errno() == errno.EPERM\n"
+        "assert libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0) == -1 and ctypes.get_errno() == errno.EPERM\n"
+        "assert libc.syscall(435, 0, 0) == -1 and ctypes.get_errno() == errno.ENOSYS\n"
+        "t = threading.Thread(target=lambda: None)\nt.start()\nt.join()\n"
+        "assert subprocess.run(['/bin/echo', 'x'], capture_output=True).stdout == b'x\\n'\n"
+        "pid = os.fork()\nif pid == 0:\n    os._exit(3)\nassert os.waitpid(pid, 0)[1] >> 8 == 3\n" + GOOD_INC
+    )
+    v = judge_sandbox.execute(prog(code))
+    assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
 
 
 SHM = (
