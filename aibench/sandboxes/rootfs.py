@@ -18,6 +18,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+from typing import Iterable
 
 from aibench.sandboxes import isolation as iso
 
@@ -26,6 +27,11 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 _RO = iso.MS_BIND | iso.MS_REMOUNT | iso.MS_RDONLY | iso.MS_NOSUID | iso.MS_NODEV
 # where the new root is mounted before pivot_root: any existing directory that holds no source
 _STAGING = ("/mnt", "/media", "/srv", "/run", "/opt", "/tmp")
+
+
+def inside(path: str, dirs: Iterable[str]) -> bool:
+    """Whether ``path`` is one of ``dirs`` or lies under one of them (plain string paths)."""
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in dirs)
 
 
 def python_paths() -> list[str]:
@@ -39,7 +45,7 @@ def sources(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
     """Real paths to bind, outermost first, without any that lie inside another."""
     out: list[str] = []
     for p in sorted({os.path.realpath(p) for p in (*python_paths(), *extra)}):
-        if os.path.isdir(p) and not any(p == q or p.startswith(q.rstrip("/") + "/") for q in out):
+        if os.path.isdir(p) and not inside(p, out):
             out.append(p)
     return out
 
@@ -55,15 +61,14 @@ def answer_keys() -> list[str]:
     roots = set(python_paths())
     for prefix in {sys.prefix, sys.base_prefix, "/usr", "/usr/local"}:
         for lib in ("lib", "lib64"):
-            roots.update(glob.glob(os.path.join(prefix, lib, "python3*", "*-packages")))
-            roots.update(glob.glob(os.path.join(prefix, lib, "python3", "dist-packages")))
+            roots.update(glob.glob(os.path.join(prefix, lib, "python3*", "*-packages")))  # also python3/dist-packages
     return sorted({os.path.realpath(m) for r in roots for key in ANSWER_KEYS for m in glob.glob(os.path.join(r, key))})
 
 
 def scratch_dir(visible: list[str]) -> str:
     """Where each sample's fresh tmpfs goes: ``/tmp``, unless something visible lives under /tmp
     (a checkout or venv there, as in CI): a tmpfs on /tmp would hide it, so ``/scratch``."""
-    return "/scratch" if any(p == "/tmp" or p.startswith("/tmp/") for p in visible) else "/tmp"
+    return "/scratch" if any(inside(p, ["/tmp"]) for p in visible) else "/tmp"
 
 
 def build(
@@ -75,12 +80,7 @@ def build(
     the tree, None (masked) or why it could not be masked."""
     binds = sources([*(p for p in SYSTEM if os.path.isdir(p) and not os.path.islink(p)), *extra])
     links = {p: os.readlink(p) for p in SYSTEM if os.path.islink(p)}
-    staging = next(
-        s
-        for s in _STAGING
-        if os.path.isdir(s)
-        and not any(b == s or b.startswith(s + "/") or s.startswith(b.rstrip("/") + "/") for b in binds)
-    )
+    staging = next(s for s in _STAGING if os.path.isdir(s) and not any(inside(b, [s]) or inside(s, [b]) for b in binds))
     iso.mount("tmpfs", staging, "tmpfs", iso.MS_NOSUID, "size=4m,mode=0755")
     root = staging
     for src in binds:
@@ -118,9 +118,9 @@ def _mask(root: str, binds: list[str], hidden: tuple[str, ...] | list[str]) -> d
     result: dict[str, str | None] = {}
     empty = root + "/.empty"
     for path in sorted({os.path.realpath(p) for p in hidden}):
-        if not any(path == b or path.startswith(b.rstrip("/") + "/") for b in binds):
+        if not inside(path, binds):
             continue  # not in the tree: nothing to hide
-        if any(path.startswith(m.rstrip("/") + "/") for m, why in result.items() if why is None):
+        if inside(path, [m for m, why in result.items() if why is None]):
             continue  # inside a directory masked already (sorted: parents come first)
         dst = root + path
         try:

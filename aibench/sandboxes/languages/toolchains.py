@@ -18,7 +18,7 @@ import sys
 from typing import Iterable
 
 from aibench.sandboxes.languages._native import PATH
-from aibench.sandboxes.rootfs import SYSTEM
+from aibench.sandboxes.rootfs import SYSTEM, inside
 
 JAVATUPLES = "/usr/share/java/javatuples.jar"
 # language -> [(tool, version argv tail, fix)]
@@ -47,7 +47,7 @@ def _runs(path: str, args: list[str]) -> str | None:
 
 def _visible(path: str, visible: Iterable[str]) -> bool:
     real = os.path.realpath(path)
-    return any(real == v or real.startswith(v.rstrip("/") + "/") for v in (os.path.realpath(p) for p in visible))
+    return inside(real, [os.path.realpath(p) for p in visible])
 
 
 def check(languages: Iterable[str], visible: Iterable[str] | None = None, path: str | None = None) -> list[str]:
