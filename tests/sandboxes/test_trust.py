@@ -298,11 +298,12 @@ def test_no_user_namespace_for_samples_and_threads_processes_still_work(judge_sa
     mask over an answer key is locked there anyway): unshare and clone with CLONE_NEWUSER fail with
     EPERM, clone3 with ENOSYS. Threads, fork and subprocesses (clone/vfork, the C library's
     fallback) keep working."""
+    clone, clone3 = {"x86_64": (56, 435), "aarch64": (220, 435)}[os.uname().machine]  # syscall numbers
     code = (
         "import ctypes, errno, os, subprocess, threading\nlibc = ctypes.CDLL(None, use_errno=True)\n"
         "assert libc.unshare(0x10000000) == -1 and ctypes.get_errno() == errno.EPERM\n"
-        "assert libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0) == -1 and ctypes.get_errno() == errno.EPERM\n"
-        "assert libc.syscall(435, 0, 0) == -1 and ctypes.get_errno() == errno.ENOSYS\n"
+        f"assert libc.syscall({clone}, 0x10000000 | 17, 0, 0, 0, 0) == -1 and ctypes.get_errno() == errno.EPERM\n"
+        f"assert libc.syscall({clone3}, 0, 0) == -1 and ctypes.get_errno() == errno.ENOSYS\n"
         "t = threading.Thread(target=lambda: None)\nt.start()\nt.join()\n"
         "assert subprocess.run(['/bin/echo', 'x'], capture_output=True).stdout == b'x\\n'\n"
         "pid = os.fork()\nif pid == 0:\n    os._exit(3)\nassert os.waitpid(pid, 0)[1] >> 8 == 3\n" + GOOD_INC
