@@ -5,7 +5,9 @@ which follow the filesystem; the minimal mount tree hides daemon sockets, and th
 the route whatever paths are visible: ``socket(AF_UNIX, ...)`` fails with EPERM. It also refuses
 syscalls an honest benchmark program never needs and that reach state shared with the host or
 bypass the rest of the filter: io_uring (its own socket/connect ops are not seen by seccomp), the
-kernel keyrings (not namespaced), bpf, userfaultfd, perf_event_open; a new user namespace
+kernel keyrings (not namespaced), bpf, userfaultfd, perf_event_open; sched_setaffinity (a worker's
+processes are pinned to one CPU, ``sandbox.pin_cpus``: a sample that widened its own affinity would
+run its processes on every core and slow the other workers' samples into their timeouts); a new user namespace
 (``unshare``/``clone`` with CLONE_NEWUSER: the kernel surface "root" in a namespace opens, as
 Docker's default profile refuses it; ``clone3``, whose flags sit in memory a filter cannot read,
 fails with ENOSYS, so the C library falls back to ``clone``); and every syscall of a foreign ABI
@@ -54,6 +56,7 @@ _ARCHES = {
             "bpf": 321,
             "userfaultfd": 323,
             "perf_event_open": 298,
+            "sched_setaffinity": 203,
             "unshare": 272,
             "clone": 56,
             "clone3": 435,
@@ -73,6 +76,7 @@ _ARCHES = {
             "bpf": 280,
             "userfaultfd": 282,
             "perf_event_open": 241,
+            "sched_setaffinity": 122,
             "unshare": 97,
             "clone": 220,
             "clone3": 435,
@@ -90,6 +94,7 @@ DENIED = (
     "bpf",
     "userfaultfd",
     "perf_event_open",
+    "sched_setaffinity",
 )
 
 

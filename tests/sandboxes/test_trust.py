@@ -312,6 +312,25 @@ def test_no_user_namespace_for_samples_and_threads_processes_still_work(judge_sa
     assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
 
 
+def test_a_sample_cannot_leave_its_workers_cpu(judge_sandbox):
+    """Each worker's processes are pinned to one CPU (``pin_cpus``, the default). Without a CPU
+    cgroup a process may widen its own affinity to every CPU it is allowed; a program doing that and
+    spinning a process per core would slow the other workers' samples into their timeouts. The seccomp
+    filter refuses sched_setaffinity (EPERM), in threads and children too; the pin holds."""
+    code = (
+        "import errno, os, threading\nmine = os.sched_getaffinity(0)\nassert len(mine) == 1, mine\n"
+        "def widen():\n    try:\n        os.sched_setaffinity(0, set(range(os.cpu_count())) | mine)\n"
+        "    except OSError as e:\n        assert e.errno == errno.EPERM, e\n        return True\n"
+        "    return False\nassert widen(), 'widened'\nseen = []\n"
+        "t = threading.Thread(target=lambda: seen.append(widen()))\nt.start()\nt.join()\nassert seen == [True]\n"
+        "pid = os.fork()\nif pid == 0:\n    os._exit(0 if widen() else 1)\nassert os.waitpid(pid, 0)[1] == 0\n"
+        "assert os.sched_getaffinity(0) == mine\n" + GOOD_INC
+    )
+    v = judge_sandbox.execute(prog(code))
+    assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
+    assert "sched_setaffinity" in judge_sandbox.describe()["isolation"]["seccomp"]["how"]
+
+
 SHM = (
     "import ctypes, ctypes.util\nlibc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)\n"
     "libc.shmget.restype = ctypes.c_int\n"
