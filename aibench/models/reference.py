@@ -65,7 +65,12 @@ class ReferenceModel(Model):
         for req in requests:
             solution = req.problem.canonical_solution
             if solution is None:
-                raise AibenchError(f"{req.problem.task_id} has no canonical solution: model=reference needs one")
+                raise AibenchError(
+                    f"model=reference replays reference solutions, and {req.problem.task} {req.problem.task_id} "
+                    "has none: pick a model (e.g. model=ollama/llama3), or a task with references "
+                    "(harness=bigcode humaneval/mbpp; lm-eval tasks whose documents have an `aibench_reference`, "
+                    "`canonical_solution` or `code` field, as aibench_humaneval and aibench_mbpp)"
+                )
             yield Completion(req, solution, kind=CompletionKind.PROGRAM, finish_reason="stop")
 
     def describe(self) -> dict[str, Any]:

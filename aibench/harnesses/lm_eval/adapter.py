@@ -108,8 +108,8 @@ class Bridge:
         return hasattr(self.model, "_tok")  # hf: the tokenizer's chat template makes a plain prompt
 
     # -- generate_until -------------------------------------------------------------------------
-    def generate(self, items: list[tuple[str, str, int, str, dict[str, Any]]], bar: Any = None) -> list[str]:
-        """``items``: (task, task_id, doc index, context, gen_kwargs) per lm-eval request, repeats
+    def generate(self, items: list[tuple[str, str, int, str, dict[str, Any], Any]], bar: Any = None) -> list[str]:
+        """``items``: (task, task_id, doc index, context, gen_kwargs, doc) per lm-eval request, repeats
         included; returns the continuation of each, cut at ``until``."""
         chat = self.chat_mode()
         seen: Counter = Counter()
@@ -117,7 +117,7 @@ class Bridge:
         views: dict[str, Any] = {}
         answers: list[str | None] = [None] * len(items)
         untils: list[list[str]] = []
-        for pos, (task, task_id, index, context, gen_kwargs) in enumerate(items):
+        for pos, (task, task_id, index, context, gen_kwargs, doc) in enumerate(items):
             sample_index = seen[(task, task_id)]
             seen[(task, task_id)] += 1
             until = [str(u) for u in gen_kwargs.get("until") or []]
@@ -129,6 +129,7 @@ class Bridge:
                 prompt=context,
                 language="text",
                 tests="",
+                canonical_solution=reference_program(context, doc),
                 metadata={"messages": chat and self.rendered_chat and not self.renders_chat_itself()},
             )
             previous = self._previous.get((task, task_id, sample_index))
@@ -155,7 +156,10 @@ class Bridge:
 
     def _record(self, completion: Completion, until: list[str]) -> str:
         req = completion.request
-        text = "" if completion.error is not None else cut_at_until(completion.text, until)
+        text = completion.text
+        if completion.kind is CompletionKind.PROGRAM and text.startswith(req.problem.prompt):
+            text = text[len(req.problem.prompt) :]  # a whole program (model=reference): its continuation
+        text = "" if completion.error is not None else cut_at_until(text, until)
         self.stats["requested"] += 1
         if completion.error is not None:
             self.stats["errors"] += 1
@@ -185,6 +189,23 @@ class Bridge:
                 },
             )
         return text
+
+
+# Fields of a document that hold what completes its prompt into the task's reference program, first
+# found wins: a task's own (any task can add it), HumanEval's layout, MBPP's layout
+REFERENCE_FIELDS = ("aibench_reference", "canonical_solution", "code")
+
+
+def reference_program(context: str, doc: Any) -> str | None:
+    """The prompt plus the document's reference continuation, for ``model=reference`` (a self-check
+    of the lm-eval path like ``harness=bigcode``'s); None when the document has none."""
+    if not isinstance(doc, dict):
+        return None
+    for key in REFERENCE_FIELDS:
+        value = doc.get(key)
+        if isinstance(value, str) and value.strip():
+            return context + value
+    return None
 
 
 def _bar(enabled: bool, total: int, desc: str):
@@ -218,7 +239,16 @@ def adapter_class() -> type:
                 context, gen_kwargs = inst.args
                 task, doc_id, _ = inst.metadata
                 task_id = str(doc_id) if not inst.idx else f"{doc_id}/{inst.idx}"
-                items.append((task or "lm_eval", task_id, int(doc_id or 0), context, dict(gen_kwargs or {})))
+                items.append(
+                    (
+                        task or "lm_eval",
+                        task_id,
+                        int(doc_id or 0),
+                        context,
+                        dict(gen_kwargs or {}),
+                        getattr(inst, "doc", None),
+                    )
+                )
             bar = _bar(self.bridge.progress and not disable_tqdm, len(items), "generate_until")
             try:
                 return self.bridge.generate(items, bar)

@@ -117,12 +117,26 @@ class EnvInfo:
             else:
                 storage.update(info)
 
+        original_git = evaluator.get_git_commit_hash
         evaluator.add_env_info = add_env_info
+        evaluator.get_git_commit_hash = quiet_git_commit_hash
         try:
             yield
         finally:
             evaluator.add_env_info = original
+            evaluator.get_git_commit_hash = original_git
             self.close()
+
+
+def quiet_git_commit_hash() -> str | None:
+    """lm-eval's ``get_git_commit_hash`` (``git describe --always`` in the working directory, else
+    the commit of a ``.git`` there) without git's "fatal: not a git repository" on the user's terminal."""
+    try:
+        return subprocess.check_output(["git", "describe", "--always"], stderr=subprocess.DEVNULL).strip().decode()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        from lm_eval.loggers.utils import get_commit_from_path
+
+        return get_commit_from_path(os.getcwd())
 
 
 _early: EnvInfo | None = None

@@ -45,6 +45,22 @@ class LmEvalHarnessConfig:
     bootstrap_iters: int = 100000  # lm-eval's stderr bootstrap (0: no stderr)
 
 
+# lm-eval log lines that speak to its own CLI's users, not to ours: dropped
+_LM_EVAL_NOISE = ("Custom kwargs can be passed to `--metadata`",)  # every task with a custom_dataset function
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(n in message for n in _LM_EVAL_NOISE)
+
+
+def _quiet_lm_eval_notes() -> None:
+    task_log = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _DropNoise) for f in task_log.filters):
+        task_log.addFilter(_DropNoise())
+
+
 def ensure_installed() -> None:
     import importlib.util
 
@@ -96,6 +112,8 @@ class LmEvalHarness(TaskSuite):
 
         self._env_info = envinfo.take()  # lm-eval's environment record, collected meanwhile (see envinfo)
         from lm_eval.tasks import TaskManager
+
+        _quiet_lm_eval_notes()
 
         paths = [str(TASKS_DIR), *self.include_path]
         tm = TaskManager(include_path=paths, include_defaults=False)

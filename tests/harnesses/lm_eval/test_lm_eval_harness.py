@@ -311,6 +311,48 @@ def test_mbpp_programs_run_in_the_sandbox_with_lm_eval_prompts(tmp_path, in_task
     }
 
 
+# ------------------------------------------------------------------------------ model=reference: the self-check
+@pytest.mark.parametrize(
+    ("task", "rows", "metric"),
+    [("tiny_humaneval", "humaneval.jsonl", "pass@1,create_test"), ("tiny_mbpp", "mbpp.jsonl", "pass_at_1,none")],
+)
+def test_reference_model_self_checks_the_lm_eval_path(tmp_path, in_tasks_dir, task, rows, metric):
+    """model=reference (the default model) answers each lm-eval request with the document's reference
+    continuation (HumanEval's canonical_solution, MBPP's code) through lm-eval's real prompts, stop
+    strings and filters: every program passes in the sandbox, as harness=bigcode's self-check."""
+    report = compose_run(tmp_path, [f"harness.tasks=[{task}]", "model=reference"])
+    n = len(read_jsonl(TASKS / "data" / rows))
+    assert metric_values(report, task)[metric] == 1.0
+    results = read_jsonl(Path(report["run_dir"]) / "results.jsonl")
+    assert len(results) == n and all(r["status"] == "passed" for r in results)
+    gens = read_jsonl(Path(report["run_dir"]) / "generations.jsonl")
+    assert len(gens) == n and all(g["output"].strip() and g["error"] is None for g in gens)
+
+
+def test_reference_model_on_a_task_without_references_says_what_to_do(tmp_path, in_tasks_dir):
+    from aibench.errors import AibenchError
+
+    with pytest.raises(AibenchError) as err:
+        compose_run(tmp_path, ["harness.tasks=[tiny_gen]", "model=reference"])
+    message = str(err.value)
+    assert "\n" not in message
+    assert "tiny_gen" in message and "model=ollama/llama3" in message and "aibench_reference" in message
+
+
+def test_lm_evals_notes_for_its_own_cli_users_stay_off_the_console(tmp_path, in_tasks_dir):
+    """A shipped task (custom_dataset) makes lm-eval log a hint about its CLI's --metadata, and its
+    git lookup prints git's "fatal: not a git repository" outside a checkout: neither reaches the user."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "aibench", "harness=lm_eval", "harness.limit=2", "tracking.enabled=false",
+         "run.progress=false", f"paths.output_root={tmp_path}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "pass@1" in proc.stdout and "1.0000" in proc.stdout
+    assert "--metadata" not in proc.stderr and "not a git repository" not in proc.stderr, proc.stderr
+
+
 # ------------------------------------------------------------------------------ fidelity with lm-eval's hf
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch and transformers: pip install -e '.[hf]'")
 def test_hf_adapter_gives_exactly_lm_evals_own_hf_metrics(tmp_path, in_tasks_dir):
