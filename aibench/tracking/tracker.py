@@ -137,7 +137,9 @@ class Tracking:
                 run_dir=str(out.path.resolve()),
                 end_ms=int(time.time() * 1000),
                 status=status,
-                timeout=None if status == "FINISHED" else 2.0,
+                # a failed or interrupted run shows its error now: the worker still logs the MLflow
+                # run's end (it outlives this process), and nothing here would use its reply
+                timeout=None if status == "FINISHED" else 0.0,
             )
         if report is None:
             return

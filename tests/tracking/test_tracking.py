@@ -140,3 +140,52 @@ def test_cross_check_reaches_mlflow_as_both_engines_pass_at_k():
         "cross_check/humaneval/bigcode_eval/pass_at_1": 0.25,
         "cross_check/agree": 0.0,
     }
+
+
+def test_a_failed_run_reports_at_once_and_mlflow_still_records_it(tmp_path, monkeypatch):
+    """A run that fails after its MLflow run started (here: no Ollama server) raises its error at
+    once instead of waiting for the worker (it may still be importing MLflow: ~2 s of a first-contact
+    error here); the worker, which outlives the process, still marks the MLflow run FAILED."""
+    from hydra import compose
+
+    from aibench.components import register_configs
+    from aibench.config import initialize_config
+    from aibench.errors import AibenchError
+    from aibench.executor import run
+    from aibench.tracking.background import BackgroundRun
+
+    waits = []
+    original = BackgroundRun.finish
+
+    def finish(self, **kw):
+        waits.append((kw["status"], kw.get("timeout")))
+        return original(self, **kw)
+
+    monkeypatch.setattr(BackgroundRun, "finish", finish)
+    register_configs()
+    overrides = [
+        "model=ollama/base",
+        "model.name=llama3",
+        "model.host=http://127.0.0.1:9",
+        "run.limit=1",
+        "run.progress=false",
+        f"paths.output_root={tmp_path}/outputs",
+    ]
+    with initialize_config():
+        cfg = compose("config", overrides=overrides)
+    with pytest.raises(AibenchError, match="cannot reach Ollama"):
+        run(cfg, run_dir=str(tmp_path / "run"))
+    assert waits == [("FAILED", 0.0)]
+
+    from mlflow.tracking import MlflowClient
+
+    from aibench.tracking import background
+
+    worker = background._worker
+    worker.close()  # as at this process's exit: the worker finishes what it was sent, then ends
+    assert worker.proc.wait(timeout=300) == 0
+    client = MlflowClient(tracking_uri=ml.default_uri(tmp_path / "outputs"))
+    exp = client.get_experiment_by_name(cfg.tracking.experiment)
+    runs = client.search_runs([exp.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert runs[0].data.tags["aibench.run_dir"] == str((tmp_path / "run").resolve())

@@ -58,6 +58,13 @@ def load_hub_dataset(task: "Task", path: str, name: str | None = None, split: st
     import logging
 
     where = f"{path}" + (f" config {name}" if name else "") + f" split {split}"
+    from aibench.harnesses.hub import unreachable
+
+    if why := unreachable(path):  # datasets would retry the Hub for ~25 s before failing
+        raise AibenchError(
+            f"{task.name}: the Hugging Face Hub is out of reach ({why}) and no copy of {path} is cached; "
+            f"offline, {task.expected_data()}"
+        )
     # the hub client logs each failed request as a warning: the error below says it once
     quiet = [logging.getLogger(n) for n in ("huggingface_hub", "datasets", "fsspec")]
     levels: list[int] = []

@@ -17,6 +17,7 @@ harness=lm_eval ...`` starts it at process start (:func:`prestart`), before Hydr
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -70,6 +71,8 @@ class EnvInfo:
             )
         except OSError:
             self._proc = None
+            return
+        atexit.register(self.close)  # a run that ends before taking the record leaves no process behind
 
     def _in_thread(self) -> None:
         try:

@@ -13,11 +13,13 @@ import difflib
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from aibench.errors import AibenchError
+from aibench.harnesses.hub import unreachable
 from aibench.harnesses.base import RunContext, TaskSuite
 from aibench.outputs import RunDir
 from aibench.registry import register
@@ -59,6 +61,20 @@ def _quiet_lm_eval_notes() -> None:
     task_log = logging.getLogger("lm_eval.api.task")
     if not any(isinstance(f, _DropNoise) for f in task_log.filters):
         task_log.addFilter(_DropNoise())
+
+
+# dataset_path values that name a local loader (with data_files), not a Hub dataset
+LOCAL_LOADERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "imagefolder", "audiofolder")
+
+
+def _hub_dataset(tm: Any, name: str) -> str | None:
+    """The Hub dataset a task (not a group) loads, if it names one (no custom_dataset, no local loader)."""
+    entry = getattr(tm, "_entry", lambda n: None)(name)
+    cfg = getattr(entry, "cfg", None) or {}
+    path = cfg.get("dataset_path")
+    if not isinstance(path, str) or cfg.get("custom_dataset") or path in LOCAL_LOADERS or os.path.exists(path):
+        return None
+    return path
 
 
 def ensure_installed() -> None:
@@ -130,6 +146,10 @@ class LmEvalHarness(TaskSuite):
             )
         objects = []
         for name in self.task_names:
+            if (dataset := _hub_dataset(tm, name)) and (why := unreachable(dataset)):
+                # datasets would retry the Hub for ~25 s before failing
+                offline = ConnectionError(f"the Hugging Face Hub is out of reach ({why}) and no copy is cached")
+                raise AibenchError(self._load_error(tm, name, offline))
             try:
                 objects.append(tm._load_spec(name))
             except Exception as exc:  # datasets, hub, YAML errors: one line naming the task and the way out

@@ -67,3 +67,29 @@ def test_the_cli_starts_it_before_the_config_only_for_lm_eval_runs(monkeypatch):
     assert later is not early
     early.close()
     later.close()
+
+
+def test_a_run_that_fails_before_taking_the_record_leaves_no_process_behind(tmp_path):
+    """The CLI starts the record's child process at its start; a run that fails before lm-eval asks
+    for it (here: an unknown task) kills it on exit instead of leaving it to run on for ~20 s."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "AIBENCH_TEST_MARK": mark, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.run(
+        [sys.executable, "-m", "aibench", "harness=lm_eval", "harness.tasks=[no_such_task]", "tracking.enabled=false"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "unknown lm-eval task no_such_task" in proc.stderr, proc.stderr
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"AIBENCH_TEST_MARK={mark}".encode() in f.read():
+                    left.append(pid)
+        except OSError:
+            pass
+    assert left == [], left
