@@ -36,7 +36,13 @@ def curves(sweep: Sweep, path: Path) -> Path:
         ax.set_ylabel(k)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="best")
+    if series:
+        axes[0][0].legend(fontsize=8, loc="best")
+    else:  # a sweep over other settings (or models without sampling): no curve to draw, say why
+        for ax in axes[0]:
+            ax.text(
+                0.5, 0.5, "no run of this sweep has a temperature", ha="center", va="center", transform=ax.transAxes
+            )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import re
 import shutil
@@ -13,7 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import REPO, requires, with_marks
 
 import aibench.report as report
 from aibench.errors import AibenchError
@@ -21,6 +22,7 @@ from aibench.report import build_report
 from aibench.report.html import rate_colour
 
 SVG = "{http://www.w3.org/2000/svg}"
+HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 
 
 def jobs(sweep: Path) -> list[Path]:
@@ -197,3 +199,16 @@ def test_report_from_an_mlflow_experiment_matches_the_sweep_dirs(sweep, built, t
     assert len(heat.findall(f"{SVG}rect[@class='cell']")) == 16
     with pytest.raises(AibenchError, match="no MLflow experiment 'nope'"):
         build_report_from_mlflow(uri, "nope", tmp_path / "x")
+
+
+@with_marks(requires("report", HAVE_MPL, "pip install -e '.[report]'"))
+@pytest.mark.filterwarnings("error")  # matplotlib's "No artists with labels found to put in legend" reached the console
+def test_a_sweep_without_temperatures_draws_its_curves_picture_without_warnings(sweep, tmp_path):
+    import dataclasses
+
+    from aibench.report import png
+    from aibench.report.data import read_sweep
+
+    loaded = read_sweep(sweep)
+    flat = dataclasses.replace(loaded, runs=[dataclasses.replace(r, temperature=None) for r in loaded.runs])
+    assert png.curves(flat, tmp_path / "curves.png").stat().st_size > 0
