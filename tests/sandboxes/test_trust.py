@@ -47,6 +47,12 @@ def judge_sandbox(request):
     assert_clean(None)
 
 
+def assert_probe_passes(sb, code):
+    """A probe program (its own asserts check what a sample can and cannot do) passed."""
+    v = sb.execute(prog(code))
+    assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
+
+
 def _run(sb, code, **kw):
     v = sb.execute(prog(code, **kw))
     assert_clean(sb)
@@ -288,8 +294,7 @@ def test_every_sample_process_runs_under_the_inherited_seccomp_filter(judge_sand
         "import socket\ntry:\n    socket.socket(socket.AF_UNIX)\n    raise SystemExit('unix socket made')\n"
         "except PermissionError:\n    pass\n" + GOOD_INC
     )
-    v = judge_sandbox.execute(prog(code))
-    assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
+    assert_probe_passes(judge_sandbox, code)
     assert "once in the fork server" in judge_sandbox.describe()["isolation"]["seccomp"]["installed"]
 
 
@@ -308,8 +313,7 @@ def test_no_user_namespace_for_samples_and_threads_processes_still_work(judge_sa
         "assert subprocess.run(['/bin/echo', 'x'], capture_output=True).stdout == b'x\\n'\n"
         "pid = os.fork()\nif pid == 0:\n    os._exit(3)\nassert os.waitpid(pid, 0)[1] >> 8 == 3\n" + GOOD_INC
     )
-    v = judge_sandbox.execute(prog(code))
-    assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
+    assert_probe_passes(judge_sandbox, code)
 
 
 def test_a_sample_cannot_leave_its_workers_cpu(judge_sandbox):
@@ -326,8 +330,7 @@ def test_a_sample_cannot_leave_its_workers_cpu(judge_sandbox):
         "pid = os.fork()\nif pid == 0:\n    os._exit(0 if widen() else 1)\nassert os.waitpid(pid, 0)[1] == 0\n"
         "assert os.sched_getaffinity(0) == mine\n" + GOOD_INC
     )
-    v = judge_sandbox.execute(prog(code))
-    assert v.status is Status.PASSED, (v.status, v.error, v.stderr_tail)
+    assert_probe_passes(judge_sandbox, code)
     assert "sched_setaffinity" in judge_sandbox.describe()["isolation"]["seccomp"]["how"]
 
 
