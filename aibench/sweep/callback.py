@@ -191,3 +191,7 @@ class SweepCallback(Callback):
                 from aibench.tracking.mlflow_logger import short_error
 
                 log.warning("the sweep's MLflow parent run was not ended: %s", short_error(exc))
+        from aibench.sweep.summary import print_sweep_summary
+        from aibench.tracking.sweep import cell_rows
+
+        print_sweep_summary(sweep_dir, cell_rows(sweep_dir), cells, files, state)
