@@ -9,14 +9,16 @@ run's sandbox (:mod:`.scoring`). lm-eval, torch and datasets are imported only w
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
 import json
 import logging
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from aibench.errors import AibenchError
 from aibench.harnesses.hub import unreachable
@@ -55,6 +57,23 @@ class _DropNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not any(n in message for n in _LM_EVAL_NOISE)
+
+
+@contextlib.contextmanager
+def _lm_eval_bars(enabled: bool) -> Iterator[None]:
+    """``run.progress=false`` silences lm-eval's own progress bar too (building each task's requests;
+    it offers no switch)."""
+    if enabled:
+        yield
+        return
+    import lm_eval.api.task as task_module
+
+    original = task_module.tqdm
+    task_module.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        task_module.tqdm = original
 
 
 def _quiet_lm_eval_notes() -> None:
@@ -250,6 +269,7 @@ class LmEvalHarness(TaskSuite):
         limit = self.limit if self.limit is not None else ctx.limit
         with (
             self._env_info.applied(),
+            _lm_eval_bars(ctx.progress),
             scoring.sandbox_context(sandbox, workers=ctx.workers, out=out, progress=ctx.progress) as sandboxed,
         ):
             for name, task in loaded["tasks"].items():

@@ -339,7 +339,7 @@ def test_reference_model_on_a_task_without_references_says_what_to_do(tmp_path, 
     assert "tiny_gen" in message and "model=ollama/llama3" in message and "aibench_reference" in message
 
 
-def test_lm_evals_notes_for_its_own_cli_users_stay_off_the_console(tmp_path, in_tasks_dir):
+def test_lm_evals_notes_and_bar_stay_off_the_console(tmp_path, in_tasks_dir):
     """A shipped task (custom_dataset) makes lm-eval log a hint about its CLI's --metadata, and its
     git lookup prints git's "fatal: not a git repository" outside a checkout: neither reaches the user."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -351,6 +351,7 @@ def test_lm_evals_notes_for_its_own_cli_users_stay_off_the_console(tmp_path, in_
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "pass@1" in proc.stdout and "1.0000" in proc.stdout
     assert "--metadata" not in proc.stderr and "not a git repository" not in proc.stderr, proc.stderr
+    assert "it/s" not in proc.stderr, proc.stderr  # run.progress=false: lm-eval's own bar is off too
 
 
 # ------------------------------------------------------------------------------ fidelity with lm-eval's hf
