@@ -14,6 +14,7 @@ torch and transformers are imported only when the model is built.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
@@ -94,6 +95,15 @@ class HFModel(SamplingModel):
         self._tok = None
         self.device = None
         self.dtype = None
+        local = os.path.expanduser(self.model)
+        if self.model.startswith(("/", ".", "~")) or os.path.isdir(local):  # a hub id cannot start so
+            # said now, before torch is imported (~6 s)
+            why = "no such directory" if not os.path.isdir(local) else "no config.json in that directory"
+            if why == "no such directory" or not os.path.isfile(os.path.join(local, "config.json")):
+                raise AibenchError(
+                    f"model.name={self.model}: {why} (a local model is a directory holding config.json "
+                    "and the weights; a hub model is named org/name)"
+                )
 
     # -- loading --------------------------------------------------------------------------------
     def check(self) -> None:
@@ -134,7 +144,7 @@ class HFModel(SamplingModel):
         try:
             tok = AutoTokenizer.from_pretrained(self.model, **kw)
             model = AutoModelForCausalLM.from_pretrained(self.model, **{_dtype_kwarg(): dtype}, **kw)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # missing files, a tokenizer it cannot build, ...
             raise AibenchError(f"cannot load Hugging Face model '{self.model}': {str(e).splitlines()[0]}") from None
         tok.padding_side = "left"
         if tok.pad_token is None:

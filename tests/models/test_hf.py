@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 from support import requires
@@ -124,5 +125,13 @@ def test_cache_and_missing_model(tiny_model_dir, problems, tmp_path):
     assert all(c.usage["cached"] for c in out) and m2.stats["requests"] == 0
     from aibench.errors import AibenchError
 
+    with pytest.raises(AibenchError, match="no such directory"):
+        hf(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AibenchError, match="no config.json in that directory"):
+        hf(str(tmp_path / "empty"))
+    broken = tmp_path / "broken"  # a config but no tokenizer: transformers' ValueError, one line
+    broken.mkdir()
+    (broken / "config.json").write_text((Path(tiny_model_dir) / "config.json").read_text())
     with pytest.raises(AibenchError, match="cannot load Hugging Face model"):
-        hf(str(tmp_path / "nope")).check()
+        hf(str(broken)).check()

@@ -65,3 +65,15 @@ def test_importing_backends_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["/nonexistent/model", "./models/missing", "~/no-such-model"])
+def test_a_local_hf_model_path_that_does_not_exist_is_one_line_before_torch_loads(name):
+    """Before: transformers' "Repo id must use alphanumeric chars..." after ~6 s of importing torch."""
+    from aibench.errors import AibenchError
+    from aibench.models.hf import HFModel
+
+    with pytest.raises(AibenchError) as err:
+        HFModel(name=name, device="cpu", cache_dir=None)
+    message = str(err.value)
+    assert "\n" not in message and f"model.name={name}: no such directory" in message
