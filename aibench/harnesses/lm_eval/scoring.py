@@ -63,7 +63,8 @@ class SandboxContext:
 
                 bar = tqdm(total=len(todo), unit="program", desc=f"{self.task or 'lm_eval'}: sandbox", leave=True)
             try:
-                with contextlib.closing(self.sandbox.execute_many(iter(todo.items()), workers=self.workers)) as it:
+                workers = max(1, min(self.workers, len(todo)))  # no more fork servers than programs
+                with contextlib.closing(self.sandbox.execute_many(iter(todo.items()), workers=workers)) as it:
                     for key, verdict in it:
                         self.verdicts[key] = verdict
                         self.executed += 1
