@@ -183,10 +183,10 @@ def run_samples(
             failure.append(exc)
 
     executed = 0
+    # no more workers than programs: each is a fork server to start (run.workers=16, run.limit=1)
+    workers = max(1, min(workers, len(to_execute) + len(to_generate)))
     try:
         # closing(): on Ctrl-C or an error in this loop the sandbox kills what is in flight at once
-        # no more workers than programs: each is a fork server to start (run.workers=16, run.limit=1)
-        workers = max(1, min(workers, len(to_execute) + len(to_generate)))
         with contextlib.closing(sandbox.execute_many(items(), workers=workers)) as verdicts:
             for key, verdict in verdicts:
                 record_result(key, verdict, finish_reasons.pop(key, None))

@@ -76,6 +76,15 @@ def cut_at_first(text: str, words: list[str]) -> tuple[str, bool]:
     return (text[:pos], True) if pos >= 0 else (text, False)
 
 
+def _not_a_local_model(name: str) -> str | None:
+    """Why ``name``, a local path (a hub id cannot start with / . ~) or an existing directory, is not
+    a model directory; None when it is one or names a hub model."""
+    local = os.path.expanduser(name)
+    if not os.path.isdir(local):
+        return "no such directory" if name.startswith(("/", ".", "~")) else None
+    return None if os.path.isfile(os.path.join(local, "config.json")) else "no config.json in that directory"
+
+
 @register("model", "hf", HFConfig)
 class HFModel(SamplingModel):
     backend = "hf"
@@ -95,15 +104,11 @@ class HFModel(SamplingModel):
         self._tok = None
         self.device = None
         self.dtype = None
-        local = os.path.expanduser(self.model)
-        if self.model.startswith(("/", ".", "~")) or os.path.isdir(local):  # a hub id cannot start so
-            # said now, before torch is imported (~6 s)
-            why = "no such directory" if not os.path.isdir(local) else "no config.json in that directory"
-            if why == "no such directory" or not os.path.isfile(os.path.join(local, "config.json")):
-                raise AibenchError(
-                    f"model.name={self.model}: {why} (a local model is a directory holding config.json "
-                    "and the weights; a hub model is named org/name)"
-                )
+        if why := _not_a_local_model(self.model):  # said now, before torch is imported (~6 s)
+            raise AibenchError(
+                f"model.name={self.model}: {why} (a local model is a directory holding config.json "
+                "and the weights; a hub model is named org/name)"
+            )
 
     # -- loading --------------------------------------------------------------------------------
     def check(self) -> None:

@@ -25,14 +25,13 @@ import errno
 import os
 import struct
 
-from aibench.sandboxes.isolation import PR_SET_NO_NEW_PRIVS, prctl
+from aibench.sandboxes.isolation import CLONE_NEWUSER, PR_SET_NO_NEW_PRIVS, prctl
 
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 RET_ALLOW = 0x7FFF0000
 RET_ERRNO = 0x00050000
 AF_UNIX = 1
-CLONE_NEWUSER = 0x10000000
 
 # BPF opcodes
 _LD_W_ABS = 0x20
